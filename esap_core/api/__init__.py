@@ -1,0 +1,59 @@
+"""The REST API under /api/v1 (flask-smorest): OpenAPI document, docs UI, and the core endpoints."""
+
+from __future__ import annotations
+
+import flask
+import flask_smorest
+from flask import Flask, render_template
+from flask_smorest import Api
+from webargs.flaskparser import FlaskParser
+
+from esap_core import __version__
+
+api = Api()
+docs = flask.Blueprint("api_docs", __name__)
+
+
+class Parser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400  # bad input is a 400 with the field named, everywhere in the API
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The API's blueprints: flask-smorest's, with ESAP's argument parser."""
+
+    ARGUMENTS_PARSER = Parser()
+
+
+@docs.get("/api/v1/docs")
+def docs_page():
+    # Swagger UI from the npm registry, served from our static folder, started by a static script.
+    return render_template("api_docs.html", fragment=False)
+
+
+def init_app(app: Flask) -> None:
+    app.config.update(
+        API_TITLE="ESAP",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "info": {"description": "Find data and software, keep them in a basket, launch analyses."},
+            "components": {
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "description": "A personal API token"}
+                }
+            },
+            "security": [{"bearer": []}],
+        },
+    )
+    api.init_app(app)
+    from esap_core.app import DatabaseId
+
+    api.register_converter(DatabaseId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
+    from esap_core.api import account, basket, compat, data, facilities, launches, meta, software
+
+    for module in (meta, account, basket, facilities, launches, data, software):
+        api.register_blueprint(module.blp, url_prefix="/api/v1")
+    api.register_blueprint(compat.blp)
+    app.register_blueprint(docs)

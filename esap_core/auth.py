@@ -1,0 +1,103 @@
+"""Who is asking: an API token, the browser session, or the local single-user mode; and what they may do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+
+from esap_core import accounts, tokens
+from esap_core.errors import is_api_request
+from esap_core.hookspecs import UserContext
+from esap_core.models import User
+from esap_core.security import check_csrf, is_loopback_address
+
+PUBLIC_ENDPOINTS = {"static", "meta.Health", "api_launches.ClientModule"}  # need no user, nor the database
+# Downloads that tools without headers fetch (astropy's Table.read(url)) may carry ?access_token= (RFC 6750 2.3).
+QUERY_TOKEN_ENDPOINTS = {"api_basket.Export"}
+
+
+def current_user() -> User | None:
+    return g.get("user")
+
+
+def current_context() -> UserContext:
+    return accounts.user_context(current_user())
+
+
+def _authenticate() -> None:
+    g.user, g.scopes, g.via, g.auth_error = None, frozenset(), None, ""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    config = current_app.extensions["esap.config"]
+    header = request.headers.get("Authorization")
+    if header is None and request.method == "GET" and request.endpoint in QUERY_TOKEN_ENDPOINTS:
+        header = f"Bearer {request.args['access_token']}" if "access_token" in request.args else None
+    if header is not None:
+        scheme, _, secret = header.partition(" ")
+        token = tokens.verify(secret.strip()) if scheme.lower() == "bearer" and secret.strip() else None
+        if token is None:
+            g.auth_error = "The API token is not valid: it is unknown, revoked or expired."
+            return
+        g.user, g.scopes, g.via = token.user, frozenset(token.scopes), "token"
+        return
+    if config.local_mode:
+        _only_this_machine()
+        g.user, g.via = accounts.local_user(), "session"
+    elif "user_id" in session:
+        g.user = accounts.session().get(User, session["user_id"])
+        g.via = "session" if g.user else None
+    if g.user is not None:
+        g.scopes = frozenset(tokens.SCOPES) if accounts.is_admin(g.user) else frozenset(tokens.SCOPES) - {"admin"}
+
+
+def _only_this_machine() -> None:
+    # The local mode has no login: it must answer this machine only (and resist DNS rebinding).
+    host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
+    if not is_loopback_address(request.remote_addr) or not is_loopback_address(host):
+        abort(403, "This ESAP runs in local single-user mode and answers only on this machine's loopback address.")
+
+
+def login_required(view: Callable) -> Callable:
+    """Pages: send anonymous visitors to the login, and back here afterwards."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            if is_api_request():
+                abort(401, g.get("auth_error") or "Log in, or send a personal API token as 'Authorization: Bearer'.")
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def require_scope(scope: str) -> Callable:
+    """API operations: a user with ``scope`` (401 when anonymous, 403 without the scope)."""
+    if scope not in tokens.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            if current_user() is None:
+                abort(401, g.get("auth_error") or "Log in, or send a personal API token as 'Authorization: Bearer'.")
+            if scope not in g.scopes:
+                abort(403, f"This needs the {scope!r} scope, which this token or account does not have.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_authenticate)
+    app.before_request(check_csrf)
+
+    @app.after_request
+    def challenge(response):
+        if response.status_code == 401 and is_api_request():
+            response.headers.setdefault("WWW-Authenticate", 'Bearer realm="ESAP"')
+        return response

@@ -1,0 +1,1 @@
+"""Core features built as plugins on the public hooks, loaded before any installed plugin."""

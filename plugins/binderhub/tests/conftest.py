@@ -1,0 +1,139 @@
+"""Shared pieces of the BinderHub plugin's tests: a recording launch report, requests, facilities."""
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from esap_core import (
+    DataItem,
+    Facility,
+    LaunchRequest,
+    Phase,
+    Settings,
+    SoftwareRecord,
+    UserContext,
+)
+
+_launch_ids = itertools.count(1)
+
+
+@dataclass
+class RecordingReport:
+    """A LaunchReport that remembers every call, in order."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def phase(self, phase: Phase, message: str = "", progress: float | None = None) -> None:
+        self.calls.append(("phase", (phase, message, progress)))
+
+    def log(self, line: str) -> None:
+        self.calls.append(("log", line))
+
+    def detail(self, **facts: Any) -> None:
+        self.calls.append(("detail", facts))
+
+    def ready(self, url: str, message: str = "") -> None:
+        self.calls.append(("ready", url))
+
+    def failed(self, message: str) -> None:
+        self.calls.append(("failed", message))
+
+    def of(self, kind: str) -> list[Any]:
+        return [value for name, value in self.calls if name == kind]
+
+    @property
+    def phases(self) -> list[Phase]:
+        """The phases in the order they began (a phase reported again with new progress counts once)."""
+        begun: list[Phase] = []
+        for phase, _, _ in self.of("phase"):
+            if not begun or begun[-1] is not phase:
+                begun.append(phase)
+        return begun
+
+    @property
+    def details(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for facts in self.of("detail"):
+            merged.update(facts)
+        return merged
+
+
+def staging_files(launch_id: str, settings_name: str = "esap_settings.json") -> dict[str, str]:
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "fetch-data",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": f"import json\nbasket = json.load(open({settings_name!r}))",
+            }
+        ],
+    }
+    settings = {"api": "http://127.0.0.1:5000/api/v1", "launch": launch_id, "token": "esap-secret"}
+    return {f"esap-{launch_id}.ipynb": json.dumps(notebook), settings_name: json.dumps(settings)}
+
+
+def launch_request(software: SoftwareRecord, settings_name: str = "esap_settings.json") -> LaunchRequest:
+    launch_id = f"launch-{next(_launch_ids)}"
+    item = DataItem(
+        identifier="ivo://example/tap?m31",
+        title="M31 images",
+        fetch={"method": "http", "url": "http://127.0.0.1:9/m31.fits"},
+    )
+    return LaunchRequest(
+        launch_id=launch_id,
+        software=software,
+        data=(item,),
+        user=UserContext(username="alice", claims={"email": "alice@example.org"}),
+        staging_notebook=lambda: staging_files(launch_id, settings_name),
+    )
+
+
+def github_software(repo: str, ref: str = "main", path: str = "") -> SoftwareRecord:
+    return SoftwareRecord(
+        external_id=f"test:{repo}",
+        name=repo,
+        repository_url=f"https://github.com/esap-tests/{repo}",
+        ref=ref,
+        path=path,
+    )
+
+
+@pytest.fixture
+def report() -> RecordingReport:
+    return RecordingReport()
+
+
+@pytest.fixture
+def hub(binderhub_server):
+    """A factory of facilities on the local BinderHub, with settings of the test's choice."""
+
+    def make(**settings: Any) -> Facility:
+        return Facility(
+            name="local-binder",
+            kind="binderhub",
+            url=binderhub_server.url + "/",
+            settings=Settings("binderhub", settings),
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_request():
+    """``make_request(software, settings_name=...)``: a LaunchRequest with a staging notebook."""
+    return launch_request
+
+
+@pytest.fixture
+def github():
+    """``github(repo, ref="main", path="")``: a software record on github.com."""
+    return github_software

@@ -1,0 +1,1 @@
+"""ESAP software source for the OSSR (the ESCAPE community on Zenodo)."""

@@ -1,0 +1,1 @@
+"""ESAP plugin for Rucio: each configured Rucio instance is an archive of DIDs."""

@@ -1,0 +1,1 @@
+"""ESAP archives for the Virtual Observatory (pyvo)."""

@@ -1,0 +1,52 @@
+"""Resolve an object name to a position with a Sesame-style name resolver (CDS Sesame XML)."""
+
+from __future__ import annotations
+
+import urllib.parse
+import xml.etree.ElementTree as ElementTree
+
+import requests
+
+from esap_core import ArchiveError
+from esap_vo.failures import short
+from esap_vo.position import number
+from esap_vo.session import TimeoutSession
+
+DEFAULT_RESOLVER = "https://cds.unistra.fr/cgi-bin/nph-sesame/-ox/SNV"
+
+
+def resolve(name: str, resolver_url: str, timeout: float) -> tuple[float, float]:
+    """(ra, dec) in degrees (ICRS) of the object ``name``.
+
+    The resolver is asked ``<resolver_url>?<name>`` and answers Sesame's XML (``-ox``):
+    the first ``Resolver`` element with ``jradeg`` and ``jdedeg`` gives the position.
+    Raises ArchiveError when the resolver is unreachable, answers nonsense, or does not
+    know the name.
+    """
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError("give an object name to resolve")
+    url = f"{resolver_url}?{urllib.parse.quote(name)}"
+    try:
+        with TimeoutSession(timeout) as session:
+            answer = session.get(url)
+        answer.raise_for_status()
+        document = ElementTree.fromstring(answer.content)
+    except requests.Timeout:
+        raise ArchiveError(
+            f"the name resolver at {resolver_url} did not answer within {timeout:g} s; give coordinates instead"
+        ) from None
+    except requests.RequestException as error:
+        raise ArchiveError(
+            f"the name resolver at {resolver_url} is unreachable ({short(error)}); give coordinates instead"
+        ) from None
+    except ElementTree.ParseError:
+        raise ArchiveError(f"the name resolver at {resolver_url} did not answer in Sesame's XML format") from None
+    for resolver in document.iter("Resolver"):
+        ra, dec = resolver.findtext("jradeg"), resolver.findtext("jdedeg")
+        if ra and dec:
+            try:
+                return number(ra, "RA", 0.0, 360.0), number(dec, "Dec", -90.0, 90.0)
+            except ValueError as error:
+                raise ArchiveError(f"the name resolver at {resolver_url} gave a bad position: {error}") from None
+    raise ArchiveError(f"the name resolver does not know {name!r}")

@@ -1,0 +1,272 @@
+"""Launching with data: the engine over a real (local) BinderHub, provenance, faults, and the reaper."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from esap_core import launches
+from esap_core.models import BasketItem, Launch, Software
+from tests.fixtures import bearer, csrf_headers, make_user
+
+pytestmark = pytest.mark.usefixtures("binderhub_server")
+
+
+@pytest.fixture
+def hub_app(app_factory, binderhub_server):
+    app = app_factory(installed=True, load_plugins=["binderhub"], allow_private_facilities=True)
+    with app.app_context():
+        from esap_core import facilities
+
+        facilities.register(
+            None,
+            None,
+            {"name": "local-binder", "kind": "binderhub", "title": "Local BinderHub", "url": binderhub_server.url},
+            from_config=True,
+        )
+    return app
+
+
+@pytest.fixture
+def notebook(db):
+    software = Software(
+        source="blank-notebook",
+        external_id="blank",
+        name="Blank notebook",
+        repository_url="https://github.com/binder-examples/requirements",
+        ref="main",
+        ui_type="notebook",
+    )
+    db.add(software)
+    db.commit()
+    return software
+
+
+def run_now(app, launch_id):
+    """Run the launch's job here, as a worker would (the job function itself, not a copy)."""
+    with app.app_context():
+        return launches.run(launch_id, "http://127.0.0.1:5999")
+
+
+def test_launch_api_runs_on_binderhub_with_provenance(hub_app, notebook, db, binderhub_server):
+    client = hub_app.test_client()
+    user = make_user(hub_app, "alice")
+    auth = bearer(hub_app, user, ["basket:read", "basket:write", "launch"])
+    client.post(
+        "/api/v1/basket/items",
+        headers=auth,
+        json={
+            "items": [
+                {
+                    "archive": "a",
+                    "identifier": "one",
+                    "title": "First",
+                    "fetch": {"method": "http", "url": "http://x/1"},
+                },
+                {"archive": "a", "identifier": "two", "title": "Second"},
+            ]
+        },
+    )
+    answer = client.post(
+        "/api/v1/launches", json={"software_id": notebook.id, "facility": "local-binder"}, headers=auth
+    )
+    assert answer.status_code == 202, answer.get_json()
+    launch_id = answer.get_json()["id"]
+    assert answer.get_json()["status"] == "queued"
+    queue = hub_app.extensions["esap.jobs"].queue()
+    assert queue.count == 1 and queue.jobs[0].args[0] == "esap_core.launches.run"
+
+    assert run_now(hub_app, launch_id) == "ready"
+    launch = client.get(f"/api/v1/launches/{launch_id}", headers=auth).get_json()
+    phases = [step["phase"] for step in launch["phases"]]
+    assert phases[0] == "queued" and phases[-1] == "ready"
+    assert phases.index("building") < phases.index("pushing") < phases.index("launching") < phases.index("loading")
+    assert launch["details"]["commit"] and launch["details"]["image"].startswith("local-binderhub/")
+    assert [item["title"] for item in launch["data"]] == ["First", "Second"]
+    assert launch["url"].startswith(binderhub_server.jupyter.url) and "lab/tree/esap_data.ipynb?token=" in launch["url"]
+    assert launch["software"]["ref"] == "main" and launch["finished"]
+
+    session_root = binderhub_server.jupyter.root_dir
+    staged = json.loads((session_root / "esap_settings.json").read_text())
+    assert staged["launch"] == launch_id and staged["api_url"] == "http://127.0.0.1:5999"
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {staged['token']}"}).get_json()
+    assert me["scopes"] == ["basket:read"] and me["username"] == "alice"
+    data = client.get(
+        f"/api/v1/launches/{launch_id}/data", headers={"Authorization": f"Bearer {staged['token']}"}
+    ).get_json()
+    assert [item["identifier"] for item in data["items"]] == ["one", "two"]
+    assert "First" in (session_root / "esap_data.ipynb").read_text()
+
+
+def test_chosen_items_only_and_the_basket_is_untouched(hub_app, notebook, db):
+    client = hub_app.test_client()
+    auth = bearer(hub_app, make_user(hub_app, "bob"), ["basket:read", "basket:write", "launch"])
+    client.post(
+        "/api/v1/basket/items",
+        headers=auth,
+        json={"items": [{"archive": "a", "identifier": f"i{n}"} for n in range(3)]},
+    )
+    ids = [item["id"] for item in client.get("/api/v1/basket/items", headers=auth).get_json()["items"]]
+    answer = client.post(
+        "/api/v1/launches",
+        headers=auth,
+        json={"software_id": notebook.id, "facility": "local-binder", "items": ids[1:2]},
+    )
+    assert [item["identifier"] for item in answer.get_json()["data"]] == ["i1"]
+    assert db.scalar(select(func.count()).select_from(BasketItem)) == 3
+    foreign = client.post(
+        "/api/v1/launches",
+        headers=auth,
+        json={"software_id": notebook.id, "facility": "local-binder", "items": [999999]},
+    )
+    assert foreign.status_code == 400 and "no items with ids 999999" in foreign.get_json()["message"]
+
+
+def test_failed_build_ends_with_binderhubs_message(hub_app, notebook, binderhub_server):
+    binderhub_server.script("gh/binder-examples/requirements/broken*", fail="requirements.txt: no such package")
+    with hub_app.app_context():
+        notebook.ref = "broken-ref"
+        hub_app.extensions["esap.db"].session.merge(notebook)
+        hub_app.extensions["esap.db"].session.commit()
+    client = hub_app.test_client()
+    auth = bearer(hub_app, make_user(hub_app, "carol"), ["launch"])
+    launch_id = client.post(
+        "/api/v1/launches", headers=auth, json={"software_id": notebook.id, "facility": "local-binder"}
+    ).get_json()["id"]
+    assert run_now(hub_app, launch_id) == "failed"
+    launch = client.get(f"/api/v1/launches/{launch_id}", headers=auth).get_json()
+    assert "no such package" in launch["message"] and launch["phase"] == "failed" and launch["finished"]
+
+
+def test_facility_down_fails_with_a_message(app_factory, notebook, db):
+    app = app_factory(installed=True, load_plugins=["binderhub"])
+    with app.app_context():
+        from esap_core import facilities
+
+        facilities.register(
+            None, None, {"name": "gone", "kind": "binderhub", "url": "http://127.0.0.1:1"}, from_config=True
+        )
+    auth = bearer(app, make_user(app, "dan"), ["launch"])
+    launch_id = (
+        app.test_client()
+        .post("/api/v1/launches", headers=auth, json={"software_id": notebook.id, "facility": "gone"})
+        .get_json()["id"]
+    )
+    assert run_now(app, launch_id) == "failed"
+    launch = db.get(Launch, launch_id)
+    db.refresh(launch)
+    assert "127.0.0.1:1" in launch.message and "Traceback" not in launch.message
+
+
+def test_redis_down_refuses_the_launch_and_keeps_everything(app_factory, notebook, db, binderhub_server):
+    app = app_factory(installed=True, load_plugins=["binderhub"], redis_url="redis://127.0.0.1:1/0")
+    with app.app_context():
+        from esap_core import facilities
+
+        facilities.register(
+            None, None, {"name": "hub", "kind": "binderhub", "url": binderhub_server.url}, from_config=True
+        )
+    client = app.test_client()
+    auth = bearer(app, make_user(app, "erin"), ["basket:read", "basket:write", "launch"])
+    client.post("/api/v1/basket/items", headers=auth, json={"archive": "a", "identifier": "kept"})
+    answer = client.post("/api/v1/launches", headers=auth, json={"software_id": notebook.id, "facility": "hub"})
+    assert answer.status_code == 503 and "basket is unchanged" in answer.get_json()["message"]
+    assert db.scalar(select(func.count()).select_from(Launch)) == 0
+    assert db.scalar(select(func.count()).select_from(BasketItem)) == 1
+
+
+def test_software_the_facility_cannot_run_is_refused(hub_app, db):
+    tool = Software(source="git", external_id="topcat", name="TOPCAT", ui_type="desktop")
+    db.add(tool)
+    db.commit()
+    auth = bearer(hub_app, make_user(hub_app, "fay"), ["launch"])
+    answer = hub_app.test_client().post(
+        "/api/v1/launches", headers=auth, json={"software_id": tool.id, "facility": "local-binder"}
+    )
+    assert answer.status_code == 400 and "does not run desktop software" in answer.get_json()["message"]
+
+
+def test_reaper_fails_launches_whose_job_is_gone(hub_app, notebook, db):
+    auth = bearer(hub_app, make_user(hub_app, "gus"), ["launch"])
+    answer = hub_app.test_client().post(
+        "/api/v1/launches", headers=auth, json={"software_id": notebook.id, "facility": "local-binder"}
+    )
+    launch_id = answer.get_json()["id"]
+    hub_app.extensions["esap.jobs"].connection().flushdb()  # Redis restarted and lost its queue
+    with hub_app.app_context():
+        assert launches.reap(dead_after=timedelta(hours=1)) == 0  # too early to call it dead
+        stale = hub_app.extensions["esap.db"].session.get(Launch, launch_id)
+        stale.created = datetime.now(UTC) - timedelta(minutes=5)
+        hub_app.extensions["esap.db"].session.commit()
+        assert launches.reap() == 1
+    launch = db.get(Launch, launch_id)
+    db.refresh(launch)
+    assert launch.status == "failed" and "the job queue lost it" in launch.message
+
+
+def test_staging_notebook_is_valid_and_shows_titles_literally():
+    import nbformat
+
+    from esap_core import staging
+
+    items = [
+        {
+            "title": "<script>alert(1)</script> [click](javascript:x)",
+            "archive": "a*b",
+            "identifier": "1",
+            "fetch": {"method": "http", "url": "http://x"},
+            "payload": {},
+        }
+    ]
+    files = staging.files(
+        "abc",
+        {"name": "Tool `x`", "repository_url": "https://g/x", "ref": "v1"},
+        items,
+        "https://esap.example.org/",
+        "esap_secret",
+    )
+    book = nbformat.reads(files[staging.NOTEBOOK], as_version=4)
+    nbformat.validate(book)
+    assert "<script>" not in book.cells[0].source and "\\[click\\]" in book.cells[0].source
+    assert json.loads(files[staging.SETTINGS]) == {
+        "api_url": "https://esap.example.org",
+        "token": "esap_secret",
+        "launch": "abc",
+    }
+    compile(book.cells[1].source, "first cell", "exec")
+
+
+def test_client_module_is_served_for_sessions_without_it(client):
+    answer = client.get("/api/v1/client/esap_client.py")
+    assert answer.status_code == 200 and "class Basket" in answer.get_data(as_text=True)
+
+
+def test_launch_pages(hub_app, notebook, db):
+    client = hub_app.test_client()
+    headers = csrf_headers(client)
+    client.post("/api/v1/basket/items", headers=headers, json={"archive": "a", "identifier": "x", "title": "Item X"})
+    page = client.get(f"/launches/new?software={notebook.id}").get_data(as_text=True)
+    assert "Local BinderHub" in page
+    review = client.get(f"/launches/new?software={notebook.id}&facility=local-binder").get_data(as_text=True)
+    assert "Item X" in review and "Tell me when it" in review
+    item_id = db.scalar(select(BasketItem.id))
+    created = client.post(
+        "/launches",
+        data={
+            "software_id": notebook.id,
+            "facility": "local-binder",
+            "items": [item_id],
+            "csrf_token": headers["X-CSRF-Token"],
+        },
+    )
+    assert created.status_code == 302
+    launch_id = created.headers["Location"].rsplit("/", 1)[-1]
+    status = client.get(f"/launches/{launch_id}/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'hx-trigger="load delay:1s"' in status and "queued" in status
+    run_now(hub_app, launch_id)
+    done = client.get(f"/launches/{launch_id}/status", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "hx-trigger" not in done and "Open your session" in done and 'id="build-log"' in done
+    assert "Blank notebook" in client.get("/launches").get_data(as_text=True)
+    refused = client.post(f"/launches/{launch_id}/stop", headers=headers)
+    assert refused.status_code == 409 and "cannot stop" in refused.get_data(as_text=True)
