@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="`esap worker` processes")
     parser.add_argument("--burst", type=int, default=200, help="launches enqueued at once after the paced ones")
     parser.add_argument("--bound", type=float, default=120.0, help="seconds a launch may take before it is stuck")
+    parser.add_argument("--fork", action="store_true", help="workers fork a horse per job (`esap worker --fork`)")
     options = parser.parse_args()
 
     hub = TimedBinderHub(Path(tempfile.mkdtemp(prefix="esap-bench-binderhub-")))
@@ -148,7 +149,10 @@ def main() -> None:
     }
     try:
         hub.jupyter.start()  # the shared JupyterLab, started before the clock runs
-        with Production(web_workers=4, esap_workers=options.workers, config=config) as esap:
+        worker_options = ["--fork"] if options.fork else []
+        with Production(
+            web_workers=4, esap_workers=options.workers, config=config, worker_options=worker_options
+        ) as esap:
             requests.get(f"{esap.url}/api/v1/health", timeout=30)  # registers the configured facility
             (user,) = seed_users(esap.app(), 1, ["basket:read", "basket:write", "launch"])
             software = seed_software(esap, options.launches + options.burst)

@@ -292,6 +292,7 @@ class Production:
         threads: int = 1,
         app: str = ESAP_APP,
         environment: Mapping[str, str] | None = None,
+        worker_options: Sequence[str] = (),
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="esap-bench-"))
         self.database = Database()
@@ -310,6 +311,7 @@ class Production:
         }
         self.web = Gunicorn(app, self.environment, web_workers, worker_class, threads, self.workdir / "gunicorn.log")
         self.esap_workers = esap_workers
+        self.worker_options = list(worker_options)  # for `esap worker`, such as --fork
         self.workers: list[subprocess.Popen] = []
         self.url = self.web.url
         self._app = None
@@ -337,7 +339,7 @@ class Production:
     def start_worker(self, number: int) -> subprocess.Popen:
         with open(self.workdir / f"worker-{number}.log", "ab") as log:
             process = subprocess.Popen(
-                [str(BIN / "esap"), "worker"],
+                [str(BIN / "esap"), "worker", *self.worker_options],
                 env=self.environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,

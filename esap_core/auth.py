@@ -8,6 +8,7 @@ from functools import wraps
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 
 from esap_core import accounts, tokens
+from esap_core.db import end_transaction
 from esap_core.errors import is_api_request
 from esap_core.hookspecs import UserContext
 from esap_core.models import User
@@ -30,6 +31,11 @@ def _authenticate() -> None:
     g.user, g.scopes, g.via, g.auth_error = None, frozenset(), None, ""
     if request.endpoint in PUBLIC_ENDPOINTS:
         return
+    _find_user()
+    end_transaction()  # a view that waits on an archive must not hold SQLite's write lock meanwhile
+
+
+def _find_user() -> None:
     config = current_app.extensions["esap.config"]
     header = request.headers.get("Authorization")
     if header is None and request.method == "GET" and request.endpoint in QUERY_TOKEN_ENDPOINTS:

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from esap_core.accounts import session
+from esap_core.db import end_transaction
 from esap_core.encryption import Box, InvalidToken
 from esap_core.hookspecs import CredentialsExpired
 from esap_core.models import UserSecret
@@ -35,6 +36,7 @@ def put(user_id: int, name: str, value: str) -> None:
 def get(user_id: int, name: str) -> str | None:
     """The secret's text, or ``None`` when there is none or it cannot be decrypted (the key changed)."""
     record = session().scalar(select(UserSecret).where(UserSecret.user_id == user_id, UserSecret.name == name))
+    end_transaction()  # the caller is about to use it over the network
     if record is None:
         return None
     try:

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from esap_core.accounts import is_admin, session
+from esap_core.db import end_transaction
 from esap_core.hookspecs import Facility as PluginFacility
 from esap_core.hookspecs import FacilityType, Secret, Settings, UIType
 from esap_core.models import Facility, User, now
@@ -160,7 +161,9 @@ def check(facility: Facility, timeout: float = 10.0) -> Facility:
     try:
         if kind is None:
             raise FacilityProblem(f"The facility type {facility.kind!r} is not installed.")
-        result = kind.check(for_plugin(facility), timeout)
+        settings = for_plugin(facility)
+        end_transaction()
+        result = kind.check(settings, timeout)
         up, message, version, metadata = result.up, result.message, result.version, dict(result.metadata)
     except Exception as error:  # a facility's failure is its status, never ours
         log.info("check of facility %s failed: %s", facility.name, error)

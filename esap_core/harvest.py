@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from esap_core import catalogue
 from esap_core.accounts import session
+from esap_core.db import end_transaction
 from esap_core.hookspecs import HarvestError, HarvestProblem, SoftwareRecord, SoftwareSource
 from esap_core.models import PluginState, now
 
@@ -97,8 +98,10 @@ def run(name: str, full: bool = False, report: Callable[[Outcome], None] | None 
     report(outcome)
     listed: set[str] = set()
     try:
+        end_transaction()
         for item in source.harvest(since):
             _take(name, item, outcome, listed)
+            end_transaction()  # the source fetches the next record meanwhile
             if (outcome.seen + outcome.failed) % PROGRESS_EVERY == 0:
                 report(outcome)
     except HarvestError as error:

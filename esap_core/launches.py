@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from esap_core import accounts, basket, facilities, staging, tokens
 from esap_core.accounts import session
+from esap_core.db import end_transaction
 from esap_core.hookspecs import (
     Archive,
     ArchiveError,
@@ -221,6 +222,7 @@ def run(launch_id: str, api_url: str) -> str:
         user = session().get(User, launch.user_id)
         _stage(launch, facility, user, report)
         request = _request(launch, user, api_url)
+        end_transaction()
         kind.launch(facilities.for_plugin(facility), request, report)
         if not report.ended:
             raise FacilityError(f"{facility.title} ended the launch without saying it was ready.")
@@ -255,6 +257,7 @@ def _stage(launch: Launch, facility: Facility, user: User, report: Report) -> No
     count = sum(len(items) for items in groups.values())
     report.phase(Phase.STAGING_DATA, f"Asking for {count} item{'s' if count != 1 else ''} at {storage}")
     staged: dict[str, str] = {}
+    end_transaction()
     for name, items in groups.items():
         archive = stageable[name]
         wanted = [

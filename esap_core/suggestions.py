@@ -7,10 +7,12 @@ is fetched); each fact names words a fitting record has among its keywords. A su
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from flask import current_app
 from sqlalchemy import exists, func, select
 
 from esap_core import catalogue
@@ -19,6 +21,8 @@ from esap_core.models import BasketItem, Software, User
 
 MAX_SUGGESTIONS = 5
 MAX_CANDIDATES = 200
+REMEMBER_SECONDS = 60.0
+REMEMBER_BASKETS = 1000  # per process
 
 # A fact about the data → (how the reason names it, the keywords that fit it).
 FORMATS = {
@@ -53,6 +57,9 @@ EXTENSIONS = {
     ".root": "root",
     ".ms": "ms",
 }
+# Per format: the URL endings that say it, and the word that says it in a media type or format field.
+_ENDINGS = {key: tuple(e + gz for e, k in EXTENSIONS.items() if k == key for gz in ("", ".gz")) for key in FORMATS}
+_FORMAT_WORDS = {key: re.compile(rf"\b{key}\b") for key in FORMATS}
 
 
 @dataclass(frozen=True)
@@ -97,25 +104,55 @@ def _formats(payload: dict, fetch: dict) -> list[tuple[str, tuple[str, set[str]]
         str(payload.get(key, "")) for key in ("format", "content_type", "access_format", "mimetype")
     ).lower()
     url = str(fetch.get("url", "")).lower().split("?")[0]
-    found = []
-    for key, value in FORMATS.items():
-        by_extension = any(url.endswith(ext) or url.endswith(ext + ".gz") for ext, k in EXTENSIONS.items() if k == key)
-        if by_extension or re.search(rf"\b{key}\b", text):
-            found.append((key, value))
-    return found
+    return [
+        (key, value)
+        for key, value in FORMATS.items()
+        if url.endswith(_ENDINGS[key]) or (text and _FORMAT_WORDS[key].search(text))
+    ]
 
 
 def for_basket(user: User, items: Iterable[BasketItem]) -> list[Suggestion]:
     """At most :data:`MAX_SUGGESTIONS` records that fit the data in ``items``, best first, each with its reasons."""
-    items = list(items)
+    best = _remembered_ranking(user, list(items))
+    if not best:
+        return []
+    # Whole records, read now: one deleted or made private since the ranking is not suggested.
+    wanted = [id_ for id_, _, _ in best]
+    records = {
+        r.id: r for r in session().scalars(select(Software).where(Software.id.in_(wanted), catalogue.visible(user)))
+    }
+    return [Suggestion(records[id_], reasons, score) for id_, reasons, score in best if id_ in records]
+
+
+def _remembered_ranking(user: User, items: list[BasketItem]) -> list[tuple[int, list[str], int]]:
+    """:func:`rank`, remembered for :data:`REMEMBER_SECONDS` per basket (items never change, only come and go).
+
+    The basket page is viewed far more often than the catalogue changes: a harvest shows in
+    suggestions within a minute, and each view is spared a third of its time.
+    """
+    remembered = current_app.extensions.setdefault("esap.suggestions", {})
+    key = (user.id, tuple(sorted(item.id for item in items)))
+    hit = remembered.get(key)
+    if hit is not None and time.monotonic() - hit[0] < REMEMBER_SECONDS:
+        return hit[1]
+    ranking = rank(user, items)
+    if len(remembered) >= REMEMBER_BASKETS:
+        remembered.clear()  # a crude bound, and a cheap one: the busy baskets come back at once
+    remembered[key] = (time.monotonic(), ranking)
+    return ranking
+
+
+def rank(user: User, items: list[BasketItem]) -> list[tuple[int, list[str], int]]:
+    """(record id, reasons, score) of the records that fit the data in ``items`` best, best first."""
     counted = facts(items)
     if not counted:
         return []
     in_basket = {item.software_id for item in items if item.software_id}
     words = set().union(*(fact.words for fact in counted))
     keywords = catalogue.json_items(Software.keywords)
-    candidates = session().scalars(
-        select(Software)
+    # Scored on the few columns that matter; whole records are read for the best only.
+    candidates = session().execute(
+        select(Software.id, Software.name, Software.keywords, Software.ui_type, Software.runtime_platform)
         .where(
             catalogue.visible(user),
             exists().select_from(keywords).where(func.lower(keywords.c.value).in_(sorted(words))),
@@ -123,28 +160,31 @@ def for_basket(user: User, items: Iterable[BasketItem]) -> list[Suggestion]:
         .order_by(Software.id)
         .limit(MAX_CANDIDATES)
     )
-    suggestions = [_score(software, counted) for software in candidates if software.id not in in_basket]
-    suggestions = [s for s in suggestions if s.score > 0]
-    suggestions.sort(key=lambda s: (-s.score, s.software.name.lower()))
-    return suggestions[:MAX_SUGGESTIONS]
+    ranked = []
+    for candidate in candidates:
+        score, reasons = _score(candidate, counted)
+        if score and candidate.id not in in_basket:
+            ranked.append((-score, candidate.name.lower(), candidate.id, reasons))
+    return [(id_, reasons, -negative) for negative, _, id_, reasons in sorted(ranked)[:MAX_SUGGESTIONS]]
 
 
-def _score(software: Software, counted: Counter[Fact]) -> Suggestion:
-    suggestion = Suggestion(software)
+def _score(software, counted: Counter[Fact]) -> tuple[int, list[str]]:
+    """How well ``software`` (a record, or a row with its keywords, UI and runtime) fits the facts, and why."""
+    score, reasons = 0, []
     keywords = {str(k).lower(): str(k) for k in software.keywords or []}
     for fact, items in counted.most_common():
         matched = sorted(keywords[word] for word in fact.words if word in keywords)
         if matched:
-            suggestion.score += 10 + items
+            score += 10 + items
             quoted = ", ".join(f"“{word}”" for word in matched[:3])
-            suggestion.reasons.append(f"{quoted} fits the {fact.label} in your basket ({_items(items)})")
-    if suggestion.score and software.ui_type == "notebook":
-        suggestion.score += 2
-        suggestion.reasons.append("a notebook: the data can be staged into its session")
-    if suggestion.score and "python" in software.runtime_platform.lower():
-        suggestion.score += 1
-        suggestion.reasons.append("runs Python, which reads the basket with esap-client")
-    return suggestion
+            reasons.append(f"{quoted} fits the {fact.label} in your basket ({_items(items)})")
+    if score and software.ui_type == "notebook":
+        score += 2
+        reasons.append("a notebook: the data can be staged into its session")
+    if score and "python" in software.runtime_platform.lower():
+        score += 1
+        reasons.append("runs Python, which reads the basket with esap-client")
+    return score, reasons
 
 
 def _items(count: int) -> str:

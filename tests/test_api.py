@@ -88,3 +88,19 @@ def test_api_errors_are_json(client, app):
     crash = client.get("/api/v1/explode")
     assert crash.status_code == 500
     assert "secret internals" not in crash.get_data(as_text=True) and "Traceback" not in crash.get_data(as_text=True)
+
+
+def test_ids_past_what_the_database_holds_are_not_found(client):
+    # Path ids are database integers: a bigger number is a 404 with a message, never an overflow (a 500).
+    for path in (
+        "/api/v1/basket/items/99999999999999999999999",
+        "/api/v1/software/2147483648",
+        "/software/1" + "0" * 30,
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "Traceback" not in response.get_data(as_text=True)
+    assert client.get("/api/v1/basket/items/2147483647").get_json()["message"] == "Your basket has no such item."
+    spec = client.get("/api/v1/openapi.json").get_json()
+    [parameter] = spec["paths"]["/api/v1/basket/items/{item_id}"]["parameters"]
+    assert parameter["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}

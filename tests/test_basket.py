@@ -99,6 +99,20 @@ def test_software_items_reference_the_record(user_client, db):
         assert refused.status_code == 400 and "no software with id" in refused.get_json()["message"]
 
 
+def test_the_whole_basket_as_json_is_the_item_list_in_one_page(user_client, db):
+    client, auth, _ = user_client
+    software = Software(source="ossr", external_id="7", name="A notebook", repository_url="https://git.example.org/nb")
+    db.add(software)
+    db.commit()
+    mine = {"archive": "my-simulation", "identifier": "run-3", "fetch": {"method": "s3", "bucket": "b", "key": "k"}}
+    items = [HTTP_ITEM, TAP_ITEM, RUCIO_ITEM, mine, {"kind": "software", "software_id": software.id}]
+    assert client.post("/api/v1/basket/items", json={"items": items}, headers=auth).status_code == 201
+    listed = client.get("/api/v1/basket/items", headers=auth).get_json()  # dumped by the documented schema
+    whole = client.get("/api/v1/basket", headers=auth)
+    assert whole.mimetype == "application/json"
+    assert whole.get_json() == {**listed, "page_size": 5} and listed["total"] == 5
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

@@ -18,7 +18,7 @@ from tests.data_settings import RUCIO_PASSWORD_VARIABLE, data_config
 from tests.fixtures import LiveServer
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 4.0  # seconds: the slow service (6 s per request) never makes it; DaCHS itself, under load, does
+TIMEOUT = 4.0  # seconds: the slow service (6 s per request) never makes it; DaCHS, even on a loaded machine, does
 
 
 @pytest.fixture

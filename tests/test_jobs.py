@@ -4,13 +4,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy import select
 
 from esap_core.models import PluginState
 
 
 def remember(key: str, value: str) -> str:
-    """A job: write to the database from inside the worker's work horse."""
+    """A job: write to the database from inside the worker."""
     from flask import current_app
 
     session = current_app.extensions["esap.db"].session
@@ -19,7 +20,8 @@ def remember(key: str, value: str) -> str:
     return value
 
 
-def test_worker_runs_jobs_in_a_forked_horse_with_its_own_connection(committed_app, database_url, redis_url, tmp_path):
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "forked"])
+def test_worker_runs_jobs_on_its_own_connection(committed_app, database_url, redis_url, tmp_path, fork):
     jobs = committed_app.extensions["esap.jobs"]
     queued = [jobs.enqueue("tests.test_jobs.remember", f"k{i}", f"v{i}") for i in range(3)]
     environment = dict(
@@ -30,7 +32,7 @@ def test_worker_runs_jobs_in_a_forked_horse_with_its_own_connection(committed_ap
         ESAP_LOAD_PLUGINS="",
     )
     subprocess.run(
-        [sys.executable, "-m", "esap_core.cli", "worker", "--burst"],
+        [sys.executable, "-m", "esap_core.cli", "worker", "--burst", *(["--fork"] if fork else [])],
         env=environment,
         check=True,
         capture_output=True,
@@ -45,4 +47,7 @@ def test_worker_runs_jobs_in_a_forked_horse_with_its_own_connection(committed_ap
             .all()
         )
     assert [row.value["value"] for row in rows] == ["v0", "v1", "v2"]
-    assert os.getpid() not in {row.value["pid"] for row in rows}
+    pids = {row.value["pid"] for row in rows}
+    assert os.getpid() not in pids
+    # In process: one worker ran all three on its pooled connection; forked: a horse for each.
+    assert len(pids) == (3 if fork else 1)

@@ -27,7 +27,8 @@ from esap_core import Archive, ArchiveError, DataItem, QueryField, QueryKind, Re
 from esap_core.app import create_app
 from esap_core.db import make_engine
 from esap_core.hookspecs import Column, UserContext
-from tests.fixtures import _upgrade, bearer, make_user
+from esap_core.models import Base
+from tests.fixtures import LiveServer, _upgrade, bearer, make_user
 
 TIMEOUT = 1.0
 BEHAVIOURS = ("fine", "hangs", "resets", "garbage")
@@ -39,6 +40,7 @@ class FaultyArchiveServer(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         behaviour = self.path.split("?")[0].strip("/")
         if behaviour == "hangs":
+            self.server.hanging.set()
             self.server.stopping.wait(30)
             return
         if behaviour == "resets":
@@ -58,12 +60,13 @@ class FaultyArchiveServer(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def archive_server() -> Iterator[str]:
+def archive_server() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyArchiveServer)
     server.daemon_threads = True
-    server.stopping = threading.Event()
+    server.stopping, server.hanging = threading.Event(), threading.Event()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server
     server.stopping.set()
     server.shutdown()
     server.server_close()
@@ -103,7 +106,7 @@ def archives_app(app_factory, archive_server):
     return app_factory(
         extra_plugins=[("faulty-archives", sys.modules[__name__])],
         archive_timeout=TIMEOUT,
-        plugins={"faulty-archives": {"url": archive_server}},
+        plugins={"faulty-archives": {"url": archive_server.url}},
     )
 
 
@@ -138,6 +141,41 @@ def test_each_failing_archive_panel_says_why(archives_app):
         page = client.get(f"/data/archives/archive-{behaviour}/results", query_string={"keywords": "m31"})
         body = page.get_data(as_text=True)
         assert page.status_code == status and message in body and "Traceback" not in body
+
+
+def test_a_request_waiting_on_a_hung_archive_holds_up_no_other_request(
+    database_url, redis_url, tmp_path, archive_server
+):
+    # Real connections of their own (a file on SQLite, whose write lock a waiting request must not keep).
+    overrides = {"database_url": database_url, "redis_url": redis_url, "instance_path": str(tmp_path / "instance")}
+    app = create_app(
+        {**overrides, "archive_timeout": 8.0, "plugins": {"faulty-archives": {"url": archive_server.url}}},
+        extra_plugins=[("faulty-archives", sys.modules[__name__])],
+    )
+    auth = bearer(app, make_user(app, "ada"))
+    archive_server.hanging.clear()
+    try:
+        with LiveServer(app) as server:
+            assert requests.get(f"{server.url}/basket", timeout=30).ok  # the local user exists: pages read it
+            waiting = threading.Thread(
+                target=requests.get,
+                args=(f"{server.url}/data/archives/archive-hangs/results",),
+                kwargs={"params": {"keywords": "m31"}, "timeout": 30},
+            )
+            waiting.start()
+            assert archive_server.hanging.wait(10), "the page never asked the hanging archive"
+            item = {"archive": "mine", "identifier": "run-1", "fetch": {"method": "http", "url": "https://x.org/1"}}
+            added = requests.post(f"{server.url}/api/v1/basket/items", json=item, headers=auth, timeout=30)
+            assert added.status_code == 201, added.text
+            assert requests.get(f"{server.url}/api/v1/basket", headers=auth, timeout=30).json()["total"] == 1
+            assert waiting.is_alive()  # both answered while the page still waits for the archive
+            waiting.join(30)
+    finally:
+        engine = app.extensions["esap.db"].engine
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        engine.dispose()
 
 
 # --- the database going away -------------------------------------------------------------

@@ -5,7 +5,7 @@ import re
 import pytest
 from bs4 import BeautifulSoup
 
-from esap_core import SoftwareRecord, UIType, basket, catalogue, harvest
+from esap_core import SoftwareRecord, UIType, basket, catalogue, harvest, suggestions
 from esap_core.builtins import git_repositories
 from tests.fixtures import bearer, csrf_headers, make_user
 
@@ -278,3 +278,24 @@ def test_the_basket_suggests_software_for_its_data_with_reasons(filled, client):
     client.post("/basket/add", data={"kind": "software", "software_id": ids["topcat"]}, headers=csrf_headers(client))
     again = BeautifulSoup(page(client, "/basket"), "html.parser").select_one("#software-suggestions")
     assert "TOPCAT" not in again.get_text()
+
+
+def test_suggestions_are_remembered_a_minute_per_basket_but_never_show_a_removed_record(filled, client, monkeypatch):
+    app, _ = filled
+    with app.app_context():
+        from esap_core.accounts import local_user
+
+        fits = {"method": "http", "url": "https://x.org/img.fits"}
+        basket.add(local_user(), [basket.data_item("apertif", "img", "Image", fits)])
+
+    def suggested() -> list[str]:
+        box = BeautifulSoup(page(client, "/basket"), "html.parser").select_one("#software-suggestions")
+        return [li.find("a").get_text(strip=True) for li in box.select("li")] if box else []
+
+    assert suggested() == ["Gammapy"]
+    with app.app_context():
+        catalogue.upsert("ossr", SoftwareRecord(external_id="ds9", name="DS9", keywords=("fits", "ds9")))
+        catalogue.remove_missing("ossr", {"ds9"})  # Gammapy leaves the catalogue
+    assert suggested() == []  # the remembered ranking, less what is gone
+    monkeypatch.setattr(suggestions, "REMEMBER_SECONDS", 0.0)
+    assert suggested() == ["DS9"]  # ranked again: the new record fits

@@ -256,8 +256,7 @@ class Export(MethodView):
             abort(400, f"Unknown format {chosen!r}: choose json, csv or votable.")
         items = [basket.as_dict(item) for item in basket.all_items(current_user())]
         if chosen == "json":
-            dumped = ItemSchema(many=True).dump(items)
-            return {"items": dumped, "total": len(dumped), "page": 1, "page_size": max(len(dumped), 1)}
+            return basket_export.to_json(items)
         text = basket_export.to_csv(items) if chosen == "csv" else basket_export.to_votable(items)
         return Response(
             text,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_htmx import HTMX
 
 from esap_core import __version__
@@ -47,7 +47,7 @@ def init_app(app: Flask) -> None:
             "sections": sections,
             "esap_version": __version__,
             "current_user": user,
-            "basket_count": basket.count(user) if user else 0,
+            "basket_count": (g.basket_count if "basket_count" in g else basket.count(user)) if user else 0,
             "local_mode": app.extensions["esap.config"].local_mode,
         }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from itertools import groupby
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request
+from flask import Blueprint, abort, current_app, g, make_response, render_template, request
 
 from esap_core import basket, suggestions
 from esap_core.auth import current_user, login_required
@@ -24,6 +24,7 @@ def _groups(items):
 
 def _page(status: int = 200, changed: bool = False, **extra):
     items = basket.all_items(current_user())
+    g.basket_count = len(items)  # the navigation's count, without asking the database again
     context = {
         "groups": list(_groups(items)),
         "total": len(items),
