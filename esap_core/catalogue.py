@@ -323,19 +323,60 @@ def search(query: Query, user: User | None) -> Results:
     elif len(_TERM.findall(query.text[:MAX_QUERY_CHARS])) > MAX_TERMS:
         notes.append(f"Only the first {MAX_TERMS} words of your search were used.")
     page, page_size = max(1, query.page), min(max(1, query.page_size), 100)
+    if words and not query.filters() and _dialect() == "sqlite":
+        total, records = _text_only(words, user, page_size, (page - 1) * page_size)
+        return Results(records, total, page, page_size, words, notes)
     base = select(Software).where(visible(user), *_filters(query))
     if words:
         base, order = _match(base, words)
     else:
         order = (func.lower(Software.name), Software.id)
     db = session()
-    total = db.scalar(select(func.count()).select_from(base.subquery()))
-    records = list(db.scalars(base.order_by(*order).limit(page_size).offset((page - 1) * page_size)))
+    counted = select(func.count()).select_from(base.subquery())
+    paged = base.order_by(*order).limit(page_size).offset((page - 1) * page_size)
+    if not words and _dialect() == "sqlite":
+        # Browsing by name reads every record SQLite sorts for the page: one pass counts them too. (Not
+        # with words: the window keeps whole records of every match in the sort; nor on PostgreSQL,
+        # which keeps only the page's rows in its sort, as a window would not let it.)
+        rows = db.execute(paged.add_columns(func.count().over())).all()
+        records, total = [row[0] for row in rows], (rows[0][1] if rows else db.scalar(counted))
+    else:
+        records, total = list(db.scalars(paged)), db.scalar(counted)
     return Results(records, total, page, page_size, words, notes)
 
 
 def _dialect() -> str:
     return session().get_bind().dialect.name
+
+
+def _text_only(words: Sequence[str], user: User | None, limit: int, offset: int) -> tuple[int, list[Software]]:
+    """Words without filters on SQLite: the full-text index answers alone, without reading the records.
+
+    The records a user may not see (others' private entries, few) are left out by id; only
+    ids go through the ranking sort, and only a page of records is read. For a word in a fifth
+    of 100,000 records this is half the time of joining every match to its record.
+    """
+    hidden = "SELECT id FROM software WHERE owner_id IS NOT NULL" + (" AND owner_id != :user" if user else "")
+    where = f"software_fts MATCH :m AND rowid NOT IN ({hidden})"
+    values = {"m": " ".join(f'"{word}"*' for word in words), **({"user": user.id} if user else {})}
+    db = session()
+    total = db.scalar(text(f"SELECT count(*) FROM software_fts WHERE {where}"), values)
+    weights = ", ".join(str(weight) for weight in _BM25_WEIGHTS)
+    ranked = f"SELECT rowid FROM software_fts WHERE {where} ORDER BY bm25(software_fts, {weights}), rowid"
+    ids = list(db.scalars(text(f"{ranked} LIMIT :limit OFFSET :offset"), {**values, "limit": limit, "offset": offset}))
+    found = {record.id: record for record in db.scalars(select(Software).where(Software.id.in_(ids)))}
+    return total, [found[id_] for id_ in ids if id_ in found]
+
+
+def analyse() -> None:
+    """After a harvest: tell SQLite's query planner how the catalogue looks (PostgreSQL's autovacuum does this).
+
+    Without statistics SQLite reads every public record through the owner index (a third slower
+    than reading the table) whenever a search has filters but no words.
+    """
+    if _dialect() == "sqlite":
+        session().execute(text("ANALYZE software"))
+        session().commit()
 
 
 def _match(base: Select, words: Sequence[str]) -> tuple[Select, tuple]:

@@ -113,6 +113,8 @@ def run(name: str, full: bool = False, report: Callable[[Outcome], None] | None 
         outcome.status = "ok"
         if since is None:
             outcome.removed = catalogue.remove_missing(name, listed)
+    if outcome.new or outcome.updated or outcome.removed:
+        catalogue.analyse()
     outcome.finished = now().isoformat()
     _keep(name, outcome, state)
     report(outcome)

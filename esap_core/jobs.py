@@ -103,5 +103,9 @@ def run_worker(app: Flask, burst: bool = False, fork: bool = False) -> None:
 
         with app.app_context():
             schedule.ensure_started()
+    if fork:
+        from esap_core import staging
+
+        staging.notebook("warm-up", {}, [])  # nbformat's second of set-up, once here, not in every horse
     worker = (Worker if fork else SimpleWorker)([jobs.queue()], connection=jobs.connection())
     worker.work(burst=burst, with_scheduler=not burst)

@@ -218,8 +218,10 @@ def test_private_entries_are_seen_by_their_owner_only(filled):
     alice, bob = make_user(filled, "alice"), make_user(filled, "bob")
     mine = catalogue.add_private(alice, "https://github.com/alice/pulsar-notebooks.git", ref="main")
     assert (mine.name, mine.source, mine.owner_id) == ("pulsar-notebooks", catalogue.PRIVATE_SOURCE, alice.id)
-    assert names(search(alice, text="pulsar")) == ["pulsar-notebooks"]
+    assert names(search(alice, text="pulsar")) == ["pulsar-notebooks"] and search(alice, text="pulsar").total == 1
     assert names(search(bob, text="pulsar")) == [] and names(search(None, text="pulsar")) == []
+    assert search(bob, text="pulsar").total == 0 and search(None, text="pulsar").total == 0
+    assert names(search(alice, text="pulsar", source=catalogue.PRIVATE_SOURCE)) == ["pulsar-notebooks"]  # filtered
     assert catalogue.get(alice, mine.id) is not None
     assert catalogue.get(bob, mine.id) is None and catalogue.get(None, mine.id) is None
     assert catalogue.PRIVATE_SOURCE in catalogue.sources(alice)
