@@ -371,8 +371,8 @@ def _text_only(words: Sequence[str], user: User | None, limit: int, offset: int)
 def analyse() -> None:
     """After a harvest: tell SQLite's query planner how the catalogue looks (PostgreSQL's autovacuum does this).
 
-    Without statistics SQLite reads every public record through the owner index (a third slower
-    than reading the table) whenever a search has filters but no words.
+    Without statistics SQLite reads every public record through the owner index, about three
+    times slower than reading the table, whenever a search has filters but no words.
     """
     if _dialect() == "sqlite":
         session().execute(text("ANALYZE software"))
