@@ -299,3 +299,19 @@ def test_suggestions_are_remembered_a_minute_per_basket_but_never_show_a_removed
     assert suggested() == []  # the remembered ranking, less what is gone
     monkeypatch.setattr(suggestions, "REMEMBER_SECONDS", 0.0)
     assert suggested() == ["DS9"]  # ranked again: the new record fits
+
+
+def test_checkout_offers_the_basket_software_then_what_fits_its_data_with_why(filled, client):
+    app, ids = filled
+    with app.app_context():
+        from esap_core.accounts import local_user
+
+        tap = {"method": "tap", "service": "https://x.org/tap", "adql": "S"}
+        basket.add(local_user(), [basket.data_item("gaia", "src", "Sources", tap)])
+    client.post("/basket/add", data={"kind": "software", "software_id": ids["gammapy"]}, headers=csrf_headers(client))
+    choices = BeautifulSoup(page(client, "/launches/new"), "html.parser").select("ul.choices li")
+    assert [li.strong.get_text() for li in choices[:2]] == ["Gammapy", "TOPCAT"]
+    assert choices[0].select_one(".reasons").get_text() == "in your basket"
+    assert "“topcat”, “votable” fits the table query results in your basket (1 item)" in choices[1].get_text()
+    rest = {li.strong.get_text(): li.select_one(".reasons") for li in choices[2:]}
+    assert rest == {"<script>alert('name')</script>Viewer": None}  # the catalogue, without a reason, as text

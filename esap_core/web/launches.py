@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, request, url_for
 from sqlalchemy import or_, select
 
-from esap_core import basket, facilities, launches
+from esap_core import basket, facilities, launches, suggestions
 from esap_core.accounts import session
 from esap_core.api.launches import own_launch_or_404, start
 from esap_core.auth import current_user, login_required
@@ -15,9 +15,11 @@ from esap_core.web import render
 blueprint = Blueprint("launches", __name__)
 
 
-def _software_choices(user) -> list[Software]:
-    """The software in the basket first, then the built-in and harvested catalogue (a short list)."""
-    in_basket = [item.software for item in basket.all_items(user) if item.kind == basket.SOFTWARE and item.software]
+def _software_choices(user) -> list[tuple[Software, str]]:
+    """(software, why it is offered): the basket's software, what fits its data, then the catalogue (a short list)."""
+    items = basket.all_items(user)
+    in_basket = [(item.software, "in your basket") for item in items if item.kind == basket.SOFTWARE and item.software]
+    fitting = [(s.software, "; ".join(s.reasons)) for s in suggestions.for_basket(user, items)]
     query = (
         select(Software)
         .where(or_(Software.owner_id.is_(None), Software.owner_id == user.id))
@@ -25,10 +27,10 @@ def _software_choices(user) -> list[Software]:
         .limit(20)
     )
     seen, choices = set(), []
-    for software in [*in_basket, *session().scalars(query)]:
+    for software, why in [*in_basket, *fitting, *((software, "") for software in session().scalars(query))]:
         if software.id not in seen:
             seen.add(software.id)
-            choices.append(software)
+            choices.append((software, why))
     return choices
 
 
