@@ -4,12 +4,14 @@ import math
 import os
 import subprocess
 import sys
+import time
 from importlib.metadata import entry_points
 
 import pytest
 
 from esap_core import (
     Archive,
+    ArchiveError,
     CheckResult,
     Column,
     DataItem,
@@ -25,6 +27,7 @@ from esap_core import (
     Settings,
     SoftwareRecord,
     SoftwareSource,
+    StagingResult,
     UIType,
 )
 from esap_core.testing import (
@@ -33,6 +36,7 @@ from esap_core.testing import (
     check_archive,
     check_facility_type,
     check_software_source,
+    check_staging,
     launch_request,
 )
 
@@ -134,6 +138,48 @@ def test_bad_fields_are_named():
         "'size': default 'big' is not a number",
     ):
         assert problem in message
+
+
+class StagingStars(Stars):
+    """Stages by answering what it was given to answer (or raising it)."""
+
+    def __init__(self, answer=None, pause=0.0):
+        super().__init__()
+        self.answer, self.pause = answer, pause
+
+    def stage(self, items, storage, user, timeout):
+        time.sleep(self.pause)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer or StagingResult(
+            "ready", "in place", {i.identifier: f"/{storage}/{i.identifier}" for i in items}
+        )
+
+
+VEGA = DataItem(identifier="stars:Vega", title="Vega", fetch={"method": "http", "url": "https://example.org/vega.fits"})
+
+
+def test_good_staging_passes_and_a_refusal_is_let_through():
+    assert check_staging(StagingStars(), [VEGA], "DISK").paths == {"stars:Vega": "/DISK/stars:Vega"}
+    with pytest.raises(ArchiveError, match="no such storage"):
+        check_staging(StagingStars(ArchiveError("no such storage")), [VEGA], "NOWHERE")
+
+
+@pytest.mark.parametrize(
+    ("archive", "timeout", "problem"),
+    [
+        (Stars(), 5, "it does not implement stage"),
+        (StagingStars(StagingResult("done")), 5, "state 'done' is not one of ready, pending, failed"),
+        (StagingStars(StagingResult("ready", paths={"stars:Deneb": "/x"})), 5, "names 'stars:Deneb', which was not"),
+        (StagingStars(StagingResult("ready", paths={"stars:Vega": ""})), 5, "the path of 'stars:Vega' is ''"),
+        (StagingStars({"state": "ready"}), 5, "stage returned dict, not an esap_core.StagingResult"),
+        (StagingStars(KeyError("rse")), 5, "stage raised KeyError: 'rse'; raise esap_core.ArchiveError instead"),
+        (StagingStars(pause=0.3), 0.1, "with a timeout of 0.1 s"),
+    ],
+)
+def test_staging_problems_are_named(archive, timeout, problem, monkeypatch):
+    monkeypatch.setattr("esap_core.testing.conformance.STAGING_GRACE", 0.0)
+    assert problem in problems_of(check_staging, archive, [VEGA], "DISK", timeout=timeout)
 
 
 class Catalogue(SoftwareSource):
@@ -253,6 +299,13 @@ def test_software_the_type_does_not_accept_is_named():
     message = problems_of(check_facility_type, Scripted(("ready", "https://x")), FACILITY, request)
     assert "the test's software is 'desktop', which this type does not accept" in message
 
+
+
+def test_a_personal_token_label_that_is_not_text_is_named():
+    scripted = Scripted(("ready", "https://x"))
+    scripted.personal_token_label = None
+    message = problems_of(check_facility_type, scripted, FACILITY, launch_request())
+    assert "personal_token_label must be a string" in message
 
 def test_the_recording_report_keeps_every_call():
     report = RecordingReport()

@@ -29,6 +29,7 @@ from esap_core.testing.conformance import (
     check_archive,
     check_facility_type,
     check_software_source,
+    check_staging,
     launch_request,
 )
 from esap_core.testing.report import RecordingReport
@@ -39,6 +40,7 @@ __all__ = [
     "check_archive",
     "check_facility_type",
     "check_software_source",
+    "check_staging",
     "launch_request",
 ]
 

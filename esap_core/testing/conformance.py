@@ -9,6 +9,7 @@ test) listing every way the answers differ from the contract in
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from esap_core.hookspecs import (
     Archive,
+    ArchiveError,
     CheckResult,
     Column,
     DataItem,
@@ -30,6 +32,7 @@ from esap_core.hookspecs import (
     ResultPage,
     SoftwareRecord,
     SoftwareSource,
+    StagingResult,
     UIType,
     UserContext,
 )
@@ -50,6 +53,8 @@ FETCH_FIELDS = {
     "rucio": ("did", "host"),
 }
 URL_FIELDS = {"url", "service"}
+STAGING_STATES = ("ready", "pending", "failed")
+STAGING_GRACE = 5.0  # seconds a stage may run past its timeout (closing connections, a last answer)
 
 
 class ConformanceError(AssertionError):
@@ -105,6 +110,52 @@ def check_archive(
             problems.append(f"basket_item(row {index}) raised {type(error).__name__}: {error}")
             continue
         problems += [f"basket_item(row {index}): {problem}" for problem in data_item_problems(item)]
+    _raise_if(subject, problems)
+    return result
+
+
+def check_staging(
+    archive: Archive,
+    items: Iterable[DataItem],
+    storage: str,
+    user: UserContext | None = None,
+    timeout: float = 10.0,
+) -> StagingResult:
+    """Ask ``archive`` to stage ``items`` at ``storage`` as a launch would; return its answer.
+
+    Checks that the archive implements ``stage``, that it answers within ``timeout`` (plus a
+    few seconds' grace) with a :class:`StagingResult` whose state is ``ready``, ``pending`` or
+    ``failed``, and that its paths name only the items asked for, each with a path. A refusal
+    is an :class:`ArchiveError`, which this lets through for the test to expect.
+    """
+    subject = f"archive {getattr(archive, 'name', archive)!r}"
+    if type(archive).stage is Archive.stage:
+        raise ConformanceError(subject, ["it does not implement stage"])
+    items = list(items)
+    started = time.monotonic()
+    try:
+        result = archive.stage(items, storage, user or UserContext(username="conformance"), timeout)
+    except ArchiveError:
+        raise
+    except Exception as error:
+        raise ConformanceError(
+            subject, [f"stage raised {type(error).__name__}: {error}; raise esap_core.ArchiveError instead"]
+        ) from error
+    took = time.monotonic() - started
+    problems = [f"stage took {took:.1f} s with a timeout of {timeout:g} s"] if took > timeout + STAGING_GRACE else []
+    if not isinstance(result, StagingResult):
+        problems.append(f"stage returned {type(result).__name__}, not an esap_core.StagingResult")
+        _raise_if(subject, problems)
+    if result.state not in STAGING_STATES:
+        problems.append(f"state {result.state!r} is not one of {', '.join(STAGING_STATES)}")
+    if not isinstance(result.message, str):
+        problems.append("message is not a string")
+    asked = {item.identifier for item in items}
+    for identifier, path in dict(result.paths).items():
+        if identifier not in asked:
+            problems.append(f"paths names {identifier!r}, which was not asked for")
+        if not isinstance(path, str) or not path:
+            problems.append(f"the path of {identifier!r} is {path!r}, not a non-empty string")
     _raise_if(subject, problems)
     return result
 
@@ -352,6 +403,8 @@ def check_facility_type(
         problems.append(f"accepts {accepts!r} must be a non-empty set of esap_core.UIType")
     elif request.software.ui_type not in accepts:
         problems.append(f"the test's software is {request.software.ui_type.value!r}, which this type does not accept")
+    if not isinstance(facility_type.personal_token_label, str):
+        problems.append("personal_token_label must be a string (empty when users keep no token of their own)")
     _raise_if(subject, problems)
 
     result = facility_type.check(facility, timeout)

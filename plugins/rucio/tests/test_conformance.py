@@ -2,7 +2,8 @@
 
 import pytest
 
-from esap_core.testing import check_archive
+from esap_core import DataItem
+from esap_core.testing import check_archive, check_staging
 
 
 @pytest.fixture
@@ -43,3 +44,11 @@ def test_the_one_form_keyword_search_keeps_the_contract(archive, esap_user_conte
     page = check_archive(archive, {"keywords": "demo dataset"}, user=esap_user_context)
 
     assert "escape:demo_dataset_1" in {row["did"] for row in page.rows}
+
+
+def test_staging_at_a_facility_keeps_the_contract(archive, esap_user_context):
+    did = "escape:demo_dataset_1"
+    item = DataItem(identifier=did, title="demo", fetch={"method": "rucio", "did": did, "host": "x"})
+    result = check_staging(archive, [item], "LOCAL_A", user=esap_user_context, timeout=10)
+
+    assert result.state == "ready" and result.paths[did]
