@@ -1,8 +1,7 @@
-"""Shared pieces of the BinderHub plugin's tests: a recording launch report, requests, facilities."""
+"""Shared pieces of the BinderHub plugin's tests: a recording launch report (the public one), requests, facilities."""
 
 import itertools
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -11,54 +10,13 @@ from esap_core import (
     DataItem,
     Facility,
     LaunchRequest,
-    Phase,
     Settings,
     SoftwareRecord,
     UserContext,
 )
+from esap_core.testing import RecordingReport
 
 _launch_ids = itertools.count(1)
-
-
-@dataclass
-class RecordingReport:
-    """A LaunchReport that remembers every call, in order."""
-
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-
-    def phase(self, phase: Phase, message: str = "", progress: float | None = None) -> None:
-        self.calls.append(("phase", (phase, message, progress)))
-
-    def log(self, line: str) -> None:
-        self.calls.append(("log", line))
-
-    def detail(self, **facts: Any) -> None:
-        self.calls.append(("detail", facts))
-
-    def ready(self, url: str, message: str = "") -> None:
-        self.calls.append(("ready", url))
-
-    def failed(self, message: str) -> None:
-        self.calls.append(("failed", message))
-
-    def of(self, kind: str) -> list[Any]:
-        return [value for name, value in self.calls if name == kind]
-
-    @property
-    def phases(self) -> list[Phase]:
-        """The phases in the order they began (a phase reported again with new progress counts once)."""
-        begun: list[Phase] = []
-        for phase, _, _ in self.of("phase"):
-            if not begun or begun[-1] is not phase:
-                begun.append(phase)
-        return begun
-
-    @property
-    def details(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for facts in self.of("detail"):
-            merged.update(facts)
-        return merged
 
 
 def staging_files(launch_id: str, settings_name: str = "esap_settings.json") -> dict[str, str]:

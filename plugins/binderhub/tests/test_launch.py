@@ -14,7 +14,7 @@ BUILD_PHASES = [Phase.WAITING, Phase.FETCHING, Phase.BUILDING, Phase.PUSHING, Ph
 
 def session_of(report) -> tuple[str, str]:
     """The Jupyter server URL and token inside the ready URL."""
-    (url,) = report.of("ready")
+    (url,) = [call["url"] for call in report.of("ready")]
     base, _, query = url.partition("?")
     return base.split("lab/tree/")[0], query.removeprefix("token=")
 
@@ -25,15 +25,15 @@ def test_full_launch_puts_the_notebook_into_a_real_jupyter_server(hub, report, m
     BinderHub().launch(hub(), request, report)
 
     assert report.phases == [*BUILD_PHASES, Phase.LOADING]
-    assert "Step 1/3 : FROM docker.io/library/buildpack-deps:jammy" in report.of("log")
-    assert "Waiting for build to start..." in report.of("log")
-    pushing = [progress for phase, _, progress in report.of("phase") if phase is Phase.PUSHING]
+    assert "Step 1/3 : FROM docker.io/library/buildpack-deps:jammy" in report.lines
+    assert "Waiting for build to start..." in report.lines
+    pushing = [call["progress"] for call in report.of("phase") if call["phase"] is Phase.PUSHING]
     assert pushing == [75.0, 100.0]
     assert report.details["image"].startswith("local-binderhub/binder-esap-tests-full-launch-")
     assert report.details["repo_url"] == "https://github.com/esap-tests/full-launch"
     assert len(report.details["commit"]) == 40
     assert report.calls[-1][0] == "ready"
-    ready_url = report.of("ready")[0]
+    ready_url = report.ready_url
     notebook = f"esap-{request.launch_id}.ipynb"
     assert ready_url.split("?")[0].endswith(f"/lab/tree/{notebook}")
 
@@ -78,7 +78,7 @@ def test_a_failed_build_raises_binderhubs_message(hub, report, make_request, git
     with pytest.raises(FacilityError, match="nosuchpackage==9.9"):
         BinderHub().launch(hub(), make_request(github("broken")), report)
 
-    assert message in report.of("log")
+    assert message in report.lines
     assert Phase.BUILT not in report.phases
     assert not report.of("ready")
     build = binderhub_server.builds_of("gh")[-1]
@@ -140,7 +140,7 @@ def test_without_the_build_api_the_launch_link_is_handed_out(hub, report, make_r
 
     BinderHub().launch(hub(build_api=False), request, report)
 
-    (link,) = report.of("ready")
+    (link,) = [call["url"] for call in report.of("ready")]
     assert link == (f"{binderhub_server.url}/v2/gh/esap-tests/public-links/v2?labpath=notebooks/analysis.ipynb")
     assert len(binderhub_server.builds) == builds_before
     page = requests.get(link, timeout=10)

@@ -81,7 +81,7 @@ def test_each_provider_launches(record, provider, spec, repo_url, hub, report, m
     assert build.spec == spec
     assert build.accept == "text/event-stream"
     assert report.details["repo_url"] == repo_url
-    assert report.of("ready")[0].startswith("http://127.0.0.1:")
+    assert report.ready_url.startswith("http://127.0.0.1:")
     if provider == "zenodo":
         assert "commit" not in report.details
         assert report.details["ref_url"] == "https://doi.org/10.5281/zenodo.3242074"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from esap_core import (
     DataItem,
     Facility,
     LaunchRequest,
-    Phase,
     Secret,
     Settings,
     SoftwareRecord,
@@ -23,32 +21,6 @@ from esap_core import (
 
 NOTEBOOK = "esap-launch.ipynb"
 SETTINGS_FILE = "esap-launch.json"
-
-
-@dataclass
-class RecordingReport:
-    """A LaunchReport that keeps every call, in order, for the test to look at."""
-
-    phases: list[tuple[Phase, str, float | None]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    ready_url: str | None = None
-    failure: str | None = None
-
-    def phase(self, phase: Phase, message: str = "", progress: float | None = None) -> None:
-        self.phases.append((phase, message, progress))
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def detail(self, **facts: Any) -> None:
-        self.details.update(facts)
-
-    def ready(self, url: str, message: str = "") -> None:
-        self.ready_url = url
-
-    def failed(self, message: str) -> None:
-        self.failure = message
 
 
 def staging_files(launch_id: str) -> dict[str, str]:

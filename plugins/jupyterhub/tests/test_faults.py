@@ -6,9 +6,8 @@ import pytest
 from esap_jupyterhub.facility import JupyterHubFacility
 
 from esap_core import FacilityError, Secret
+from esap_core.testing import RecordingReport
 from tests.servers.jupyterhub import free_port
-
-from .conftest import RecordingReport
 
 FACILITY = JupyterHubFacility()
 

@@ -6,8 +6,9 @@ import requests
 from esap_jupyterhub.facility import JupyterHubFacility
 
 from esap_core import Phase
+from esap_core.testing import RecordingReport
 
-from .conftest import NOTEBOOK, SETTINGS_FILE, RecordingReport
+from .conftest import NOTEBOOK, SETTINGS_FILE
 
 FACILITY = JupyterHubFacility()
 
@@ -19,10 +20,11 @@ def test_launch_starts_the_server_and_stages_the_notebook(jupyterhub, hub_facili
     FACILITY.launch(hub_facility(), request, report)
 
     assert report.ready_url == f"{jupyterhub.hub_url}/user/{hub_user}/lab/tree/{NOTEBOOK}"
-    phases = [phase for phase, _, _ in report.phases]
+    phases = report.phases
     assert phases[0] == Phase.LAUNCHING and phases[-1] == Phase.LOADING
-    assert any(progress == 100.0 and "ready" in message.lower() for _, message, progress in report.phases)
+    assert any(call["progress"] == 100.0 and "ready" in call["message"].lower() for call in report.of("phase"))
     assert report.details == {"hub_user": hub_user, "server_name": ""}
+    assert report.problems() == []  # the launch contract, as the conformance suite reads it
     # The files are in the user's home, as the core handed them over.
     home = jupyterhub.home(hub_user)
     notebook = json.loads((home / NOTEBOOK).read_text())
@@ -48,7 +50,7 @@ def test_a_running_server_is_reused(jupyterhub, hub_facility, hub_user, launch_r
     FACILITY.launch(facility, second, report)
 
     assert jupyterhub.server_model(hub_user)["state"]["pid"] == pid
-    assert any("reusing" in message for _, message, _ in report.phases)
+    assert any("reusing" in call["message"] for call in report.of("phase"))
     assert second.launch_id in (jupyterhub.home(hub_user) / SETTINGS_FILE).read_text()
     assert report.ready_url.endswith(f"/user/{hub_user}/lab/tree/{NOTEBOOK}")
 

@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from esap_core import Facility, LaunchRequest, Phase, Secret, Settings, SoftwareRecord, UIType, UserContext
-
-
-@dataclass
-class RecordingReport:
-    """A LaunchReport that keeps every call, in order, for the test to look at."""
-
-    phases: list[tuple[Phase, str, float | None]] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    ready_url: str | None = None
-    failure: str | None = None
-
-    def phase(self, phase: Phase, message: str = "", progress: float | None = None) -> None:
-        self.phases.append((phase, message, progress))
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-    def detail(self, **facts: Any) -> None:
-        self.details.update(facts)
-
-    def ready(self, url: str, message: str = "") -> None:
-        self.ready_url = url
-
-    def failed(self, message: str) -> None:
-        self.failure = message
+from esap_core import Facility, LaunchRequest, Secret, Settings, SoftwareRecord, UIType, UserContext
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ import requests
 from esap_rosetta.facility import RosettaFacility
 
 from esap_core import FacilityError, Phase, Secret
+from esap_core.testing import RecordingReport
 from tests.servers.rosetta import free_port
 
-from .conftest import RecordingReport, launch_request
+from .conftest import launch_request
 
 FACILITY = RosettaFacility()
 
@@ -27,8 +28,9 @@ def test_launch_imports_the_repository_and_opens_the_task_page(rosetta_server, r
 
     container_uuid = report.details["container_uuid"]
     assert report.ready_url == f"{rosetta_server.url}/new_task/?step=two&task_container_uuid={container_uuid}"
-    assert [phase for phase, _, _ in report.phases] == [Phase.WAITING, Phase.BUILDING]
-    assert report.phases[1][1] == f"Rosetta is importing {repository} at v4.9"
+    assert [call["phase"] for call in report.of("phase")] == [Phase.WAITING, Phase.BUILDING]
+    assert report.of("phase")[1]["message"] == f"Rosetta is importing {repository} at v4.9"
+    assert report.problems() == []
     assert rosetta_server.imports()[-1] == {
         "user": rosetta_server.username,
         "repository_url": repository,
@@ -93,7 +95,7 @@ def test_a_failed_import_gives_rosettas_error_message(rosetta_server, rosetta_fa
         f"Rosetta could not import {rosetta_server.failing_repository}: {rosetta_server.failing_message}"
     )
     assert report.ready_url is None
-    assert report.phases[-1][0] == Phase.BUILDING
+    assert report.of("phase")[-1]["phase"] == Phase.BUILDING
 
 
 def test_a_slow_import_waits_within_the_timeout_and_fails_past_it(rosetta_server, rosetta_facility):
