@@ -169,7 +169,7 @@ def rank(user: User, items: list[BasketItem]) -> list[tuple[int, list[str], int]
 
 
 def _score(software, counted: Counter[Fact]) -> tuple[int, list[str]]:
-    """How well ``software`` (a record, or a row with its keywords, UI and runtime) fits the facts, and why."""
+    """How well ``software`` (a row with its keywords, UI type and runtime platform) fits the facts, and why."""
     score, reasons = 0, []
     keywords = {str(k).lower(): str(k) for k in software.keywords or []}
     for fact, items in counted.most_common():

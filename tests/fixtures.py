@@ -14,6 +14,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -178,12 +179,21 @@ def committed_app(database_url, redis_url, tmp_path, committed_config) -> Iterat
     config = {"database_url": database_url, "redis_url": redis_url, "instance_path": str(tmp_path / "instance")}
     app = create_app({**config, **committed_config})
     app.testing = True
-    yield app
-    engine = app.extensions["esap.db"].engine
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
+    with emptied_after(app):
+        yield app
+
+
+@contextmanager
+def emptied_after(app) -> Iterator:
+    """Hand ``app`` over; afterwards delete every row it committed and close its connections."""
+    try:
+        yield app
+    finally:
+        engine = app.extensions["esap.db"].engine
+        with engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+        engine.dispose()
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from esap_core.app import create_app
-from esap_core.models import Base
 from tests.data_settings import RUCIO_PASSWORD_VARIABLE, data_config
-from tests.fixtures import LiveServer
+from tests.fixtures import LiveServer, emptied_after
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 4.0  # seconds: the slow service (6 s per request) never makes it; DaCHS, even on a loaded machine, does
@@ -44,13 +43,8 @@ def data_server(
         }
     )
     app.testing = True
-    with LiveServer(app) as server:
+    with emptied_after(app), LiveServer(app) as server:
         yield server, app
-    engine = app.extensions["esap.db"].engine
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
 
 
 def basket(app) -> list:

@@ -27,8 +27,7 @@ from esap_core import Archive, ArchiveError, DataItem, QueryField, QueryKind, Re
 from esap_core.app import create_app
 from esap_core.db import make_engine
 from esap_core.hookspecs import Column, UserContext
-from esap_core.models import Base
-from tests.fixtures import LiveServer, _upgrade, bearer, make_user
+from tests.fixtures import LiveServer, _upgrade, bearer, emptied_after, make_user
 
 TIMEOUT = 1.0
 BEHAVIOURS = ("fine", "hangs", "resets", "garbage")
@@ -148,13 +147,10 @@ def test_a_request_waiting_on_a_hung_archive_holds_up_no_other_request(
 ):
     # Real connections of their own (a file on SQLite, whose write lock a waiting request must not keep).
     overrides = {"database_url": database_url, "redis_url": redis_url, "instance_path": str(tmp_path / "instance")}
-    app = create_app(
-        {**overrides, "archive_timeout": 8.0, "plugins": {"faulty-archives": {"url": archive_server.url}}},
-        extra_plugins=[("faulty-archives", sys.modules[__name__])],
-    )
-    auth = bearer(app, make_user(app, "ada"))
+    settings = {**overrides, "archive_timeout": 8.0, "plugins": {"faulty-archives": {"url": archive_server.url}}}
     archive_server.hanging.clear()
-    try:
+    with emptied_after(create_app(settings, extra_plugins=[("faulty-archives", sys.modules[__name__])])) as app:
+        auth = bearer(app, make_user(app, "ada"))
         with LiveServer(app) as server:
             assert requests.get(f"{server.url}/basket", timeout=30).ok  # the local user exists: pages read it
             waiting = threading.Thread(
@@ -170,12 +166,6 @@ def test_a_request_waiting_on_a_hung_archive_holds_up_no_other_request(
             assert requests.get(f"{server.url}/api/v1/basket", headers=auth, timeout=30).json()["total"] == 1
             assert waiting.is_alive()  # both answered while the page still waits for the archive
             waiting.join(30)
-    finally:
-        engine = app.extensions["esap.db"].engine
-        with engine.begin() as connection:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(table.delete())
-        engine.dispose()
 
 
 # --- the database going away -------------------------------------------------------------

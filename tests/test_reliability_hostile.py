@@ -18,8 +18,8 @@ from playwright.sync_api import expect
 from esap_core import Archive, DataItem, QueryField, QueryKind, ResultPage, Settings, hookimpl
 from esap_core.app import create_app
 from esap_core.hookspecs import Column, UserContext
-from esap_core.models import Base, Software
-from tests.fixtures import LiveServer, bearer
+from esap_core.models import Software
+from tests.fixtures import LiveServer, bearer, emptied_after
 
 pytestmark = pytest.mark.browser
 
@@ -62,13 +62,8 @@ def hostile_app(database_url, redis_url, tmp_path, binderhub_server) -> Iterator
             }
         ],
     }
-    app = create_app(config, extra_plugins=[("hostile-archive", sys.modules[__name__])])
-    yield app
-    engine = app.extensions["esap.db"].engine
-    with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
+    with emptied_after(create_app(config, extra_plugins=[("hostile-archive", sys.modules[__name__])])) as app:
+        yield app
 
 
 def test_payloads_render_inert_and_the_api_returns_them_as_data(page, hostile_app):

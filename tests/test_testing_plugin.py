@@ -300,12 +300,12 @@ def test_software_the_type_does_not_accept_is_named():
     assert "the test's software is 'desktop', which this type does not accept" in message
 
 
-
 def test_a_personal_token_label_that_is_not_text_is_named():
     scripted = Scripted(("ready", "https://x"))
     scripted.personal_token_label = None
     message = problems_of(check_facility_type, scripted, FACILITY, launch_request())
     assert "personal_token_label must be a string" in message
+
 
 def test_the_recording_report_keeps_every_call():
     report = RecordingReport()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, request, url_for
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
-from esap_core import basket, facilities, launches, suggestions
+from esap_core import basket, catalogue, facilities, launches, suggestions
 from esap_core.accounts import session
 from esap_core.api.launches import own_launch_or_404, start
 from esap_core.auth import current_user, login_required
@@ -22,7 +22,7 @@ def _software_choices(user) -> list[tuple[Software, str]]:
     fitting = [(s.software, "; ".join(s.reasons)) for s in suggestions.for_basket(user, items)]
     query = (
         select(Software)
-        .where(or_(Software.owner_id.is_(None), Software.owner_id == user.id))
+        .where(catalogue.visible(user))
         .order_by(Software.source != "blank-notebook", Software.name)
         .limit(20)
     )
