@@ -1,6 +1,6 @@
 """The launch pipeline: 500 launches through gunicorn, Redis and 4 `esap worker`s to a local BinderHub.
 
-The facility is the BinderHub-protocol server of the tests (tests/servers/binderhub.py,
+The facility is the BinderHub-protocol server of the tests (esap_binderhub/testing.py,
 which hands every launch the same real JupyterLab). Each launch has its own software
 record (its own ref), so the server's first request of a launch, ``/build/gh/.../<ref>``,
 is matched to the launch. ESAP's overhead is the time from sending ``POST /api/v1/launches``
@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from esap_binderhub.testing import LocalBinderHub
 
 from bench.production import Production, bearer, median, percentile, report, seed_users, table
-from tests.servers.binderhub import LocalBinderHub
 
 FINISHED = {"ready", "failed", "stopped"}
 REPOSITORY = "https://github.com/esap-bench/notebook"

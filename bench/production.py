@@ -2,10 +2,11 @@
 
 ``with Production(web_workers=4, esap_workers=4, config={...}) as esap:`` creates the
 database ``esap_bench_<random>`` on PostgreSQL (127.0.0.1:5432, user postgres, trust
-authentication), starts ``redis-server`` on a free loopback port, runs ``esap db upgrade``,
-then gunicorn on 127.0.0.1 and the workers; on leaving, it stops them all and drops the
-database. Everything listens on loopback only. The module also holds what every benchmark
-shares: the machine's description, percentiles, a table printer and the JSON writer.
+authentication; with ``database="sqlite"`` an SQLite file in its folder instead), starts
+``redis-server`` on a free loopback port, runs ``esap db upgrade``, then gunicorn on 127.0.0.1
+and the workers; on leaving, it stops them all and drops the database. Everything listens on
+loopback only. The module also holds what every benchmark shares: the machine's description,
+percentiles, a table printer and the JSON writer.
 """
 
 from __future__ import annotations
@@ -218,10 +219,29 @@ class Database:
         engine.dispose()
 
 
+class SqliteDatabase:
+    """An SQLite file in the benchmark's folder (removed with it): the embedded mode's database."""
+
+    def __init__(self, path: Path):
+        self.name = path.name
+        self.url = f"sqlite:///{path}"
+
+    def create(self) -> None:
+        pass
+
+    def drop(self) -> None:
+        pass
+
+
 def clean_environment() -> dict[str, str]:
-    """This process's environment without ESAP_* (they would override the benchmark's settings)."""
+    """This process's environment without ESAP_* (they would override the benchmark's settings), offline.
+
+    ESAP_OFFLINE: a benchmark never contacts a public default service (mybinder.org is a
+    default facility otherwise); earlier checkouts that predate the switch ignore it.
+    """
     for key in [key for key in os.environ if key.startswith("ESAP_")]:
         del os.environ[key]
+    os.environ["ESAP_OFFLINE"] = "1"
     return dict(os.environ)
 
 
@@ -236,8 +256,10 @@ class Gunicorn:
         worker_class: str = "sync",
         threads: int = 1,
         log: Path | None = None,
+        source: Path = ROOT,
     ):
         self.app = app
+        self.source = source
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.environment = dict(environment)
@@ -260,7 +282,7 @@ class Gunicorn:
             "--log-level",
             "warning",
             "--chdir",
-            str(ROOT),
+            str(self.source),
             self.app,
         ]
 
@@ -293,9 +315,14 @@ class Production:
         app: str = ESAP_APP,
         environment: Mapping[str, str] | None = None,
         worker_options: Sequence[str] = (),
+        database: str = "postgresql",
+        source: Path = ROOT,
     ):
+        """``source``: the ESAP source tree to serve (another checkout runs on this one's virtualenv)."""
         self.workdir = Path(tempfile.mkdtemp(prefix="esap-bench-"))
-        self.database = Database()
+        if database not in ("postgresql", "sqlite"):
+            raise ValueError(f"database is postgresql or sqlite, not {database!r}")
+        self.database = Database() if database == "postgresql" else SqliteDatabase(self.workdir / "esap.sqlite3")
         self.redis = RedisServer(self.workdir)
         self.config = {"log_level": "WARNING", **(config or {})}
         self.secret_key = secrets.token_urlsafe(32)
@@ -307,9 +334,10 @@ class Production:
             "ESAP_REDIS_URL": self.redis.url,
             "ESAP_SECRET_KEY": self.secret_key,
             "ESAP_INSTANCE_PATH": str(self.workdir / "instance"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(source),
         }
-        self.web = Gunicorn(app, self.environment, web_workers, worker_class, threads, self.workdir / "gunicorn.log")
+        log = self.workdir / "gunicorn.log"
+        self.web = Gunicorn(app, self.environment, web_workers, worker_class, threads, log, source)
         self.esap_workers = esap_workers
         self.worker_options = list(worker_options)  # for `esap worker`, such as --fork
         self.workers: list[subprocess.Popen] = []

@@ -38,13 +38,14 @@ def wrk(url: str, connections: int, seconds: int, headers: dict[str, str]) -> di
     return result
 
 
-def seed_basket(esap: Production) -> str:
-    """50 data items in the local user's basket; returns a token of that user."""
+def seed_basket(esap: Production, scopes: tuple[str, ...] = ()) -> str:
+    """50 data items in the local user's basket; returns a token of that user (basket:read, basket:write, scopes)."""
     from esap_core import accounts, tokens
 
     app = esap.app()
     with app.app_context():
-        _, token = tokens.create(accounts.local_user(), "bench", ["basket:read", "basket:write"], None, admin=True)
+        granted = ["basket:read", "basket:write", *scopes]
+        _, token = tokens.create(accounts.local_user(), "bench", granted, None, admin=True)
     items = [
         {
             "archive": "bench",

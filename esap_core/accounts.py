@@ -10,15 +10,12 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from esap_core.db import session
 from esap_core.hookspecs import UserContext
 from esap_core.models import User, now
 
 LOCAL_ISSUER = "local"
 LOCAL_USERNAME = "local"
-
-
-def session():
-    return current_app.extensions["esap.db"].session
 
 
 def local_user() -> User:
@@ -75,7 +72,8 @@ def is_admin(user: User) -> bool:
     if user.issuer == LOCAL_ISSUER:
         return True
     oidc = current_app.extensions["esap.config"].oidc
-    if user.subject in oidc["admins"] or (user.email and user.email in oidc["admins"]):
+    verified_email = user.email and user.claims.get("email_verified") is True  # an unverified address is anyone's
+    if user.subject in oidc["admins"] or (verified_email and user.email in oidc["admins"]):
         return True
     groups = user.claims.get(oidc["admin_claim"], [])
     groups = [groups] if isinstance(groups, str) else groups

@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import IntegerConverter
 
 from esap_core import config as configuration
-from esap_core.db import MAX_ID, Database, database_url
-from esap_core.jobs import Jobs
+from esap_core.db import Database, DatabaseId, database_url
 from esap_core.plugins import Plugins
+from esap_core.queue import JobQueue
 from esap_core.security import is_loopback_url
 
 
@@ -42,6 +41,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, extra_plugins: Iterab
         SESSION_COOKIE_SAMESITE="Lax",
         # Secure cookies everywhere but plain http on this machine (the local mode, tests).
         SESSION_COOKIE_SECURE=not (config.local_mode or is_loopback_url(config.base_url)),
+        # The cookie outlives no login: a login's own bounds are kept on the server (esap_core.logins).
+        PERMANENT_SESSION_LIFETIME=config.session_lifetime,
     )
 
     database = Database(database_url(config.database_url, config.instance_path))
@@ -50,33 +51,26 @@ def create_app(overrides: Mapping[str, Any] | None = None, extra_plugins: Iterab
         from esap_core import schema
 
         schema.upgrade(database.engine)
-    Jobs(config.redis_url, config.instance_path).init_app(app)
+    JobQueue(config.redis_url, config.instance_path).init_app(app)
 
     plugins = Plugins(config)
     plugins.load(extra=extra_plugins)
     app.extensions["esap.plugins"] = plugins
-    if config.facilities:
+    if config.facilities or config.public_facilities():
         from esap_core import facilities
 
         facilities.sync_on_first_request(app)
 
-    from esap_core import api, auth, errors, oidc, security, web
+    from esap_core import api, auth, errors, inputs, oidc, security, web
 
     security.init_app(app, oidc.issuer_origin(app))
+    inputs.init_app(app)
     auth.init_app(app)
     oidc.init_app(app)
     web.init_app(app)
     api.init_app(app)
     errors.init_app(app)
     return app
-
-
-class DatabaseId(IntegerConverter):
-    """``<int:...>`` in paths fits the database's integer ids: a bigger number is a 404, not an overflow."""
-
-    def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(url_map, *args, **kwargs)
 
 
 def _templates() -> Path:

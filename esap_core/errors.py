@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from esap_core.hookspecs import CredentialsExpired
-from esap_core.jobs import QueueUnavailable
+from esap_core.queue import QueueUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ def error_response(status: int, title: str, message: str):
     if is_api_request():
         response = jsonify(code=status, status=title, message=message)
     else:
-        response = render_template("error.html", status=status, title=title, message=message, fragment=False)
+        page = render_template("error.html", status=status, title=title, message=message, fragment=False)
+        response = make_response(page)  # a response, so that a 405 can carry its Allow header
     return response, status
 
 

@@ -21,8 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from esap_core import catalogue
-from esap_core.accounts import session
-from esap_core.db import end_transaction
+from esap_core.db import end_transaction, session
 from esap_core.hookspecs import HarvestError, HarvestProblem, SoftwareRecord, SoftwareSource
 from esap_core.models import PluginState, now
 
@@ -215,7 +214,7 @@ def _progress_key(name: str) -> str:
 
 
 def _redis():
-    return current_app.extensions["esap.jobs"].connection()
+    return current_app.extensions["esap.queue"].connection()
 
 
 def progress(name: str) -> dict[str, Any] | None:
@@ -242,11 +241,11 @@ def start(name: str, full: bool = False) -> str:
         raise HarvestUnavailable(f"A harvest of {name} is under way already.")
     _publish(Outcome(source=name, started=now().isoformat(), full=full, status="queued"))
     try:
-        job = current_app.extensions["esap.jobs"].enqueue("esap_core.harvest.job", name, full, job_timeout=JOB_TIMEOUT)
+        queued = current_app.extensions["esap.queue"].enqueue(job, name, full, job_timeout=JOB_TIMEOUT)
     except Exception:
         _redis().delete(_progress_key(name))
         raise
-    return job.id
+    return queued.id
 
 
 def _stale(reported: dict[str, Any]) -> bool:

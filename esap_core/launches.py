@@ -6,6 +6,7 @@ and a reaper fails launches whose job died (a killed worker, a job timeout, a lo
 
 from __future__ import annotations
 
+import enum
 import logging
 import secrets
 import threading
@@ -16,85 +17,150 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from esap_core import accounts, basket, facilities, staging, tokens
-from esap_core.accounts import session
-from esap_core.db import end_transaction
+from esap_core import accounts, catalogue, checkout, clusters, facilities, staging, tokens
+from esap_core.checkout import ChoiceProblem
+from esap_core.db import end_transaction, session
 from esap_core.hookspecs import (
-    Archive,
     ArchiveError,
     CredentialsExpired,
     DataItem,
+    FacilityBusy,
     FacilityError,
     FacilityType,
     LaunchRequest,
     Phase,
     Secret,
+    SessionFacility,
     SoftwareRecord,
+    StagingArchive,
+    StopsSessions,
     UIType,
 )
-from esap_core.jobs import QueueUnavailable
-from esap_core.models import BasketItem, Facility, Launch, Software, User, now
+from esap_core.models import BasketItem, Launch, RegisteredFacility, Software, User, now
+from esap_core.queue import QueueUnavailable
 
 log = logging.getLogger(__name__)
-FINISHED = {"ready", "failed", "stopped"}
+
+
+class Status(enum.StrEnum):
+    """Where a launch is: waiting for a worker, running, and how it ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+FINISHED = {Status.READY, Status.FAILED, Status.STOPPED}
+ACTIVE = [Status.QUEUED, Status.RUNNING]
 PERSONAL_TOKEN = "facility-token:"  # + facility name: the user secret holding their own token for it
 MAX_LOG = 200_000  # characters of build log kept per launch
 HEARTBEAT = 10.0  # seconds between a running launch's signs of life
 DEAD_AFTER = timedelta(seconds=90)  # no sign of life for this long and no live job: the launch died
 
 
-class LaunchProblem(ValueError):
+class LaunchProblem(ChoiceProblem):
     """A launch that cannot be made as asked; the message says why."""
 
 
+SNAPSHOT_KEYS = (  # of a software record, kept with each launch
+    "id",
+    "source",
+    "external_id",
+    "name",
+    "repository_url",
+    "ref",
+    "path",
+    "version",
+    "doi",
+    "runtime_platform",
+    "ui_type",
+)
+
+
 def software_snapshot(software: Software) -> dict[str, Any]:
-    keys = (
-        "id",
-        "source",
-        "external_id",
-        "name",
-        "repository_url",
-        "ref",
-        "path",
-        "version",
-        "doi",
-        "runtime_platform",
-        "ui_type",
-    )
-    return {key: getattr(software, key) for key in keys}
+    """The software as launched, kept with the launch (the record may change or go later)."""
+    return {key: getattr(software, key) for key in SNAPSHOT_KEYS}
+
+
+def software_record(snapshot: dict[str, Any]) -> SoftwareRecord:
+    """A launch's snapshot as the contract's type, for the facility type."""
+    values = {key: snapshot[key] for key in SNAPSHOT_KEYS if key not in ("id", "source") and key in snapshot}
+    return SoftwareRecord(**{**values, "ui_type": UIType(snapshot.get("ui_type") or UIType.NOTEBOOK)})
+
+
+def data_item(item: dict[str, Any]) -> DataItem:
+    """One of a launch's data items as the contract's type; where staging put it travels in the payload."""
+    staged = {"staged_path": item["staged_path"]} if "staged_path" in item else {}
+    return DataItem(item["identifier"], item["title"], item["fetch"], {**item["payload"], **staged})
+
+
+def start(
+    user: User,
+    software_id: int,
+    facility_name: str,
+    item_ids: list[int] | None,
+    options: dict,
+    api_url: str,
+    cluster: dict[str, Any] | None = None,
+) -> Launch:
+    """The one way to launch, for the API and the checkout page: resolve the choices, then :func:`create`.
+
+    ``item_ids`` are basket data items to take along (all of them when ``None``); raises
+    :class:`LaunchProblem` for a choice that cannot be made, QueueUnavailable without a queue.
+    """
+    software = catalogue.get(user, software_id)
+    if software is None:
+        raise LaunchProblem(f"There is no software with id {software_id}.")
+    with checkout.refusing(LaunchProblem):
+        facility = checkout.facility(user, facility_name)
+        return create(user, software, facility, checkout.data_items(user, item_ids), options, api_url, cluster)
 
 
 def create(
-    user: User, software: Software, facility: Facility, items: list[BasketItem], options: dict[str, Any], api_url: str
+    user: User,
+    software: Software,
+    facility: RegisteredFacility,
+    items: list[BasketItem],
+    options: dict[str, Any],
+    api_url: str,
+    cluster: dict[str, Any] | None = None,
 ) -> Launch:
-    """Check the choice, keep the provenance, enqueue the job; QueueUnavailable leaves nothing behind."""
+    """Check the choice, keep the provenance, enqueue the job; QueueUnavailable leaves nothing behind.
+
+    ``cluster`` is a cluster to start beside the session: ``{"facility": name, "options": {...}}``.
+    """
     if not facilities.accepts(facility, software.ui_type):
         raise LaunchProblem(f"{facility.title} does not run {software.ui_type} software; choose another facility.")
     kind = facilities.type_of(facility)
-    options = _checked_options(kind.options(facilities.for_plugin(facility)), options)
-    jobs = current_app.extensions["esap.jobs"]
-    ok, reason = jobs.status()
-    if not ok:
-        raise QueueUnavailable(
-            "Launching needs the job queue, which is not reachable right now; your basket is "
-            "unchanged. Please try again shortly."
-        )
+    if not isinstance(kind, SessionFacility):
+        raise LaunchProblem(f"{facility.title} does not start interactive sessions; choose another facility.")
+    with checkout.refusing(LaunchProblem):
+        options = checkout.options(facility, options, "a launch")
+    try:
+        cluster_plan, cluster_state = clusters.plan(user, software, facility, cluster)
+    except clusters.ClusterProblem as error:
+        raise LaunchProblem(str(error)) from None
+    checkout.require_queue("Launching", "your basket is unchanged")
     launch = Launch(
         id=secrets.token_hex(8),
         user_id=user.id,
         facility_id=facility.id,
         software_id=software.id,
-        facility={"name": facility.name, "kind": facility.kind, "title": facility.title, "url": facility.url},
+        facility=checkout.facility_snapshot(facility),
         software=software_snapshot(software),
-        data=[_json_item(item) for item in items if item.kind == basket.DATA],
+        data=[checkout.item_snapshot(item) for item in items],
         options=options,
-        phases=[{"phase": "queued", "at": now().isoformat(), "message": "Waiting for a worker"}],
+        phases=[{"phase": Phase.QUEUED.value, "at": now().isoformat(), "message": "Waiting for a worker"}],
+        cluster=cluster_plan,
+        cluster_state=cluster_state,
     )
     session().add(launch)
     session().commit()
     try:
-        job = jobs.enqueue(
-            "esap_core.launches.run",
+        job = current_app.extensions["esap.queue"].enqueue(
+            run,
             launch.id,
             api_url,
             job_timeout=int(current_app.extensions["esap.config"].launch_timeout),
@@ -106,30 +172,6 @@ def create(
     launch.job_id = job.id
     session().commit()
     return launch
-
-
-def _json_item(item: BasketItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "archive": item.archive,
-        "identifier": item.identifier,
-        "title": item.title,
-        "fetch": item.fetch,
-        "payload": item.payload,
-    }
-
-
-def _checked_options(fields, given: dict[str, Any]) -> dict[str, Any]:
-    checked = {}
-    for field in fields:
-        value = given.get(field.name, field.default)
-        if value in (None, "") and field.required:
-            raise LaunchProblem(f"Please choose {field.label.lower()}.")
-        if value not in (None, "") and field.choices and value not in field.choices:
-            raise LaunchProblem(f"{value!r} is not one of the choices for {field.label.lower()}.")
-        if value not in (None, ""):
-            checked[field.name] = value
-    return checked
 
 
 def visible(user: User, launch_id: str) -> Launch | None:
@@ -184,10 +226,13 @@ class Report:
             self._save(force=True)
 
     def ready(self, url: str, message: str = "") -> None:
-        self._end("ready", Phase.READY, message or "Ready", url=url)
+        if not (isinstance(url, str) and url.lower().startswith(("http://", "https://"))):
+            self.failed(f"The facility said the session is ready at {str(url)[:200]!r}, which is not a web address.")
+            return
+        self._end(Status.READY, Phase.READY, message or "Ready", url=url)
 
     def failed(self, message: str) -> None:
-        self._end("failed", Phase.FAILED, message)
+        self._end(Status.FAILED, Phase.FAILED, message)
 
     def _end(self, status: str, phase: Phase, message: str, url: str = "") -> None:
         with self._lock:
@@ -211,21 +256,23 @@ def run(launch_id: str, api_url: str) -> str:
     if launch is None or launch.status in FINISHED:
         return "gone"
     report = Report(launch)
-    launch.status, launch.started = "running", now()
+    launch.status, launch.started = Status.RUNNING, now()
     report.phase(Phase.WAITING, "A worker took the launch")
     beating = _heartbeat(launch_id)
     try:
-        facility = session().get(Facility, launch.facility_id) if launch.facility_id else None
-        kind = facilities.type_of(facility) if facility else None
-        if kind is None:
+        facility, kind = facility_and_type(launch)
+        if not isinstance(kind, SessionFacility):
             raise FacilityError("The facility or its type is gone; it cannot launch anything now.")
         user = session().get(User, launch.user_id)
         _stage(launch, facility, user, report)
-        request = _request(launch, user, api_url)
+        request = clusters.start(launch, _request(launch, user, api_url), report)
         end_transaction()
         kind.launch(facilities.for_plugin(facility), request, report)
         if not report.ended:
             raise FacilityError(f"{facility.title} ended the launch without saying it was ready.")
+    except FacilityBusy as error:  # the facility refuses everyone for a while: say so on its page too
+        facilities.note_busy(facility, str(error), error.retry_after)
+        report.failed(str(error))
     except (FacilityError, CredentialsExpired, StagingRefused) as error:
         report.failed(str(error))
     except Exception as error:  # a plugin's bug must still end the launch, with a message we can show
@@ -236,6 +283,7 @@ def run(launch_id: str, api_url: str) -> str:
         )
     finally:
         beating.set()
+    clusters.after_launch(launch)
     return launch.status
 
 
@@ -243,11 +291,11 @@ class StagingRefused(Exception):
     """An archive refused to stage the launch's data at the facility's storage."""
 
 
-def _stage(launch: Launch, facility: Facility, user: User, report: Report) -> None:
+def _stage(launch: Launch, facility: RegisteredFacility, user: User, report: Report) -> None:
     """Before launching, ask archives that can (Rucio) to put the launch's items at the facility's storage."""
     storage = facility.rucio_rse
     archives = current_app.extensions["esap.plugins"].archives
-    stageable = {name: archive for name, archive in archives.items() if type(archive).stage is not Archive.stage}
+    stageable = {name: archive for name, archive in archives.items() if isinstance(archive, StagingArchive)}
     groups: dict[str, list[dict[str, Any]]] = {}
     for item in launch.data:
         if item["archive"] in stageable:
@@ -260,20 +308,17 @@ def _stage(launch: Launch, facility: Facility, user: User, report: Report) -> No
     end_transaction()
     for name, items in groups.items():
         archive = stageable[name]
-        wanted = [
-            DataItem(identifier=i["identifier"], title=i["title"], fetch=i["fetch"], payload=i["payload"])
-            for i in items
-        ]
+        wanted = [data_item(item) for item in items]
         try:
             # Wait at most staging_timeout for the data at the facility, then go on with a note.
             timeout = current_app.extensions["esap.config"].staging_timeout
             result = archive.stage(wanted, storage, accounts.user_context(user), timeout)
         except ArchiveError as error:
-            raise StagingRefused(f"{archive.title or name} refused to stage the data at {storage}: {error}") from None
+            raise StagingRefused(f"{archive.label} refused to stage the data at {storage}: {error}") from None
         note = {"ready": "in place", "pending": "not in place yet: the session starts, the data follows"}.get(
             result.state, result.state
         )
-        report.phase(Phase.STAGING_DATA, f"{archive.title or name}: {note}. {result.message}".strip())
+        report.phase(Phase.STAGING_DATA, f"{archive.label}: {note}. {result.message}".strip())
         staged.update(result.paths)
     launch.data = [
         {**item, "staged_path": staged[item["identifier"]]} if item["identifier"] in staged else item
@@ -294,7 +339,9 @@ def _heartbeat(launch_id: str) -> threading.Event:
             with app.app_context():
                 db = app.extensions["esap.db"].session
                 db.execute(
-                    update(Launch).where(Launch.id == launch_id, Launch.status == "running").values(heartbeat=now())
+                    update(Launch)
+                    .where(Launch.id == launch_id, Launch.status == Status.RUNNING)
+                    .values(heartbeat=now())
                 )
                 db.commit()
 
@@ -304,26 +351,6 @@ def _heartbeat(launch_id: str) -> threading.Event:
 
 def _request(launch: Launch, user: User, api_url: str) -> LaunchRequest:
     snapshot = launch.software
-    software = SoftwareRecord(
-        external_id=snapshot["external_id"],
-        name=snapshot["name"],
-        repository_url=snapshot["repository_url"],
-        ref=snapshot["ref"],
-        path=snapshot["path"],
-        version=snapshot["version"],
-        doi=snapshot["doi"],
-        runtime_platform=snapshot["runtime_platform"],
-        ui_type=UIType(snapshot["ui_type"]),
-    )
-    items = tuple(
-        DataItem(
-            identifier=i["identifier"],
-            title=i["title"],
-            fetch=i["fetch"],
-            payload={**i["payload"], **({"staged_path": i["staged_path"]} if "staged_path" in i else {})},
-        )
-        for i in launch.data
-    )
 
     def staging_files() -> dict[str, str]:
         token = tokens.mint_session_token(user, launch.id)
@@ -331,8 +358,8 @@ def _request(launch: Launch, user: User, api_url: str) -> LaunchRequest:
 
     return LaunchRequest(
         launch_id=launch.id,
-        software=software,
-        data=items,
+        software=software_record(snapshot),
+        data=tuple(data_item(item) for item in launch.data),
         user=accounts.user_context(user),
         options=dict(launch.options),
         staging_notebook=staging_files,
@@ -350,28 +377,63 @@ def personal_token(user: User, facility_name: str) -> Secret | None:
 
 def stop(launch: Launch) -> None:
     """Ask the facility to stop what the launch started (where its type can)."""
-    facility = session().get(Facility, launch.facility_id) if launch.facility_id else None
-    kind = facilities.type_of(facility) if facility else None
-    if not _stoppable(kind):
+    facility, kind = facility_and_type(launch)
+    session_stops = _session_stoppable(facility, kind)
+    if not session_stops and not clusters.active(launch):
         raise LaunchProblem("This facility cannot stop sessions from ESAP; they end on their own.")
     user = session().get(User, launch.user_id)
-    try:
-        kind.stop(facilities.for_plugin(facility), launch.id, accounts.user_context(user))
-    except FacilityError as error:
-        raise LaunchProblem(str(error)) from None
-    launch.status = "stopped"
-    launch.phases = [*launch.phases, {"phase": "stopped", "at": now().isoformat(), "message": "Stopped"}]
+    if session_stops:
+        try:
+            kind.stop(
+                facilities.for_plugin(facility), launch.id, accounts.user_context(user), details=dict(launch.details)
+            )
+        except FacilityError as error:
+            raise LaunchProblem(str(error)) from None
+    message = _stopped_message(clusters.stop(launch), session_stopped=session_stops)
+    launch.status = Status.STOPPED
+    launch.phases = [*launch.phases, {"phase": Status.STOPPED.value, "at": now().isoformat(), "message": message}]
     launch.finished = launch.finished or now()
     session().commit()
 
 
-def _stoppable(kind: FacilityType | None) -> bool:
-    return kind is not None and type(kind).stop is not FacilityType.stop  # the type overrides stop()
+def facility_and_type(launch: Launch) -> tuple[RegisteredFacility | None, FacilityType | None]:
+    """The launch's facility and its type, as they are now (either may be gone)."""
+    facility = session().get(RegisteredFacility, launch.facility_id) if launch.facility_id else None
+    return facility, facilities.type_of(facility) if facility else None
+
+
+def _stopped_message(cluster_problem: str, session_stopped: bool) -> str:
+    if cluster_problem:
+        return f"Stopped; its cluster could not be stopped yet ({cluster_problem}), ESAP keeps trying"
+    return "Stopped" if session_stopped else "Stopped its cluster; the session ends on its own"
+
+
+def _session_stoppable(facility: RegisteredFacility | None, kind: FacilityType | None) -> bool:
+    """Whether the facility's type can stop sessions and this facility's settings let it (``can_stop``)."""
+    if not isinstance(kind, StopsSessions):
+        return False
+    try:
+        return bool(kind.can_stop(facilities.for_plugin(facility)))
+    except Exception:  # a plugin's broken settings must not break the launch page
+        log.warning("can_stop of facility %s failed", facility.name, exc_info=True)
+        return False
 
 
 def can_stop(launch: Launch) -> bool:
-    facility = session().get(Facility, launch.facility_id) if launch.facility_id else None
-    return launch.status == "ready" and _stoppable(facilities.type_of(facility) if facility else None)
+    return bool(stop_label(launch))
+
+
+def stop_label(launch: Launch) -> str:
+    """What the launch page's stop button says: what ESAP can stop of a ready launch ("" for nothing)."""
+    if launch.status != Status.READY:
+        return ""
+    session_stops = _session_stoppable(*facility_and_type(launch))
+    cluster_beside = clusters.active(launch) and launch.cluster.get("beside")
+    if session_stops:
+        return "Stop the session and its cluster" if cluster_beside else "Stop the session"
+    if clusters.active(launch):
+        return "Stop its cluster (the session ends on its own)" if cluster_beside else "Stop the cluster"
+    return ""
 
 
 def reap(dead_after: timedelta = DEAD_AFTER) -> int:
@@ -379,10 +441,10 @@ def reap(dead_after: timedelta = DEAD_AFTER) -> int:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
-    connection = current_app.extensions["esap.jobs"].connection()
+    connection = current_app.extensions["esap.queue"].connection()
     cutoff = datetime.now(UTC) - dead_after
     reaped = 0
-    for launch in session().scalars(select(Launch).where(Launch.status.in_(["queued", "running"]))):
+    for launch in session().scalars(select(Launch).where(Launch.status.in_(ACTIVE))):
         last_sign = launch.heartbeat or launch.created
         if last_sign > cutoff:
             continue
@@ -390,7 +452,7 @@ def reap(dead_after: timedelta = DEAD_AFTER) -> int:
             state = Job.fetch(launch.job_id, connection=connection).get_status() if launch.job_id else None
         except NoSuchJobError:
             state = None
-        if state in ("queued", "deferred", "scheduled") or (state == "started" and launch.status == "queued"):
+        if state in ("queued", "deferred", "scheduled") or (state == "started" and launch.status == Status.QUEUED):
             continue
         reason = {
             None: "the job queue lost it",

@@ -59,6 +59,26 @@ class ApiToken(Base):
     user: Mapped[User] = relationship()
 
 
+class LoginSession(Base):
+    """A browser login, kept on the server: logging out ends it, wherever its cookie was copied to.
+
+    The cookie holds only a random secret; this row holds its hash, the times that bound it,
+    and the issuer's ID token (encrypted, for the logout hint), so no cookie carries the token.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the cookie's secret, hex
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    revoked: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    id_token: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    user: Mapped[User] = relationship()
+
+
 class UserSecret(Base):
     """A secret kept for a user, encrypted at rest: delegated OIDC tokens, a facility's personal token."""
 
@@ -131,13 +151,27 @@ class BasketItem(Base):
     software: Mapped[Software | None] = relationship()
 
 
-class Facility(Base):
-    """A compute facility of a registered kind: public (no owner) or private to its owner."""
+class RegisteredFacility(Base):
+    """A compute facility of a registered kind: public (no owner) or private to its owner.
+
+    Names are unique among public facilities, and among each owner's own.
+    """
 
     __tablename__ = "facilities"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "name", name="uq_facilities_owner_id"),
+        # NULLs are distinct in the constraint above: public facilities (no owner) need this one.
+        Index(
+            "uq_facilities_public_name",
+            "name",
+            unique=True,
+            sqlite_where=text("owner_id IS NULL"),
+            postgresql_where=text("owner_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)  # URL-safe
+    name: Mapped[str] = mapped_column(String(100))  # URL-safe
     kind: Mapped[str] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(Text, default="")
@@ -178,6 +212,41 @@ class Launch(Base):
     url: Mapped[str] = mapped_column(Text, default="")
     message: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[str] = mapped_column(String(64), default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Dask (or other) cluster of the launch, beside its session or the launch itself (esap_core.clusters):
+    # the facility as chosen, the options, and once started its name, dashboard and connection; {} for none.
+    cluster: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cluster_state: Mapped[str] = mapped_column(String(20), default="", index=True)  # "" starting running stopped
+
+
+class Job(Base):
+    """One unattended job and its provenance: who, which software at which commit, which data and parameters, where,
+    each phase with its time, the log's end, the outcome and the files it produced."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random, used in URLs
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facilities.id", ondelete="SET NULL"))
+    software_id: Mapped[int | None] = mapped_column(ForeignKey("software.id", ondelete="SET NULL"))
+    facility: Mapped[dict[str, Any]] = mapped_column(JSON)  # name, kind, url, title at submission
+    software: Mapped[dict[str, Any]] = mapped_column(JSON)  # the record as submitted
+    data: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # the basket items, a snapshot
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    command: Mapped[str] = mapped_column(Text, default="")
+    notebook: Mapped[str] = mapped_column(String(1000), default="")
+    phase: Mapped[str] = mapped_column(String(20), default="PENDING", index=True)  # a UWS phase (JobPhase)
+    phases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{phase, at, message}]
+    log: Mapped[str] = mapped_column(Text, default="")  # the end of the job's output
+    message: Mapped[str] = mapped_column(Text, default="")  # the outcome, or the facility's word on it
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # commit, exit code, ... as the facility says
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, size, media_type}]
+    remote_id: Mapped[str] = mapped_column(String(255), default="")  # the facility's id of the job
+    queue_id: Mapped[str] = mapped_column(String(64), default="")  # the queue's job that submits and follows it
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -20,7 +20,7 @@ import pluggy
 
 from esap_core import hookspecs
 from esap_core.config import Config
-from esap_core.hookspecs import Archive, FacilityType, SoftwareSource
+from esap_core.hookspecs import Archive, FacilityType, Publisher, SoftwareSource, Storage
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ REGISTRIES: dict[str, tuple[type, str, str, str]] = {
     "register_archives": (Archive, "name", "archive", "archives"),
     "register_software_sources": (SoftwareSource, "name", "software source", "software_sources"),
     "register_facility_types": (FacilityType, "kind", "facility type", "facility_types"),
+    "register_storages": (Storage, "name", "storage", "storages"),
+    "register_publishers": (Publisher, "name", "publisher", "publishers"),
 }
 
 
@@ -48,6 +50,7 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
     error: str = ""
+    note: str = ""  # why a plugin that loaded registered nothing
 
     @property
     def status(self) -> str:
@@ -69,6 +72,8 @@ class Plugins:
         self.archives: dict[str, Archive] = {}
         self.software_sources: dict[str, SoftwareSource] = {}
         self.facility_types: dict[str, FacilityType] = {}
+        self.storages: dict[str, Storage] = {}
+        self.publishers: dict[str, Publisher] = {}
         self._owners: dict[tuple[str, str], str] = {}
 
     # --- loading --------------------------------------------------------------
@@ -86,6 +91,7 @@ class Plugins:
         for name in list(self.info):
             if not self.info[name].error:
                 self._register_objects(name)
+                self.info[name].note = self._why_nothing(name)
 
     def _wanted(self, name: str) -> bool:
         allowed = self.config.load_plugins
@@ -141,6 +147,19 @@ class Plugins:
                 registry.pop(key_value, None)
             info.registered.clear()
             self._fail(info, f"failed while registering: {_describe(error)}", error)
+
+    def _why_nothing(self, name: str) -> str:
+        """A loaded plugin that registered nothing is usually waiting for its settings: say so."""
+        info = self.info[name]
+        if info.registered or info.error:
+            return ""
+        if not any(hook.startswith("register_") for hook in info.hooks):
+            return "registered nothing: it implements no register_ hook"
+        if not self.config.plugins.get(name) and self.config.offline:
+            return f"registered nothing: ESAP is offline (ESAP_OFFLINE) and no [plugins.{name}] settings name a service"
+        if not self.config.plugins.get(name):
+            return f"registered nothing: no [plugins.{name}] settings are configured (its README says which)"
+        return f"registered nothing with its [plugins.{name}] settings (its README says which it needs)"
 
     def _validate(self, obj: Any, base: type, key: str, noun: str, plugin: str) -> str:
         if not isinstance(obj, base):

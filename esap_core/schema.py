@@ -13,6 +13,15 @@ from sqlalchemy import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def compared_by_alembic(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name``: False for the full-text index objects that models cannot declare.
+
+    Use it wherever the models are compared with the database (autogenerate, the schema test), so the
+    FTS5 tables, the tsvector column and its index are not taken for leftovers to drop.
+    """
+    return "software_fts" not in (name or "")
+
+
 def _alembic_config() -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))

@@ -7,11 +7,16 @@ import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, request, session, url_for
+from flask import Flask, abort, current_app, g, request, session, url_for
+
+from esap_core.errors import is_api_request
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# The SAMP Web Profile hub on the researcher's own machine: the standard fixes its address, and
+# sampjs writes it with "localhost". Pages may connect there and nowhere else but ESAP (docs/samp.md).
+SAMP_HUB_ORIGIN = "http://localhost:21012"
 
 
 def csrf_token() -> str:
@@ -62,6 +67,7 @@ def content_security_policy(form_origins: str) -> str:
     return "; ".join(
         [
             "default-src 'self'",
+            f"connect-src 'self' {SAMP_HUB_ORIGIN}",
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
@@ -86,4 +92,6 @@ def init_app(app: Flask, issuer_origin: str) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static" and (g.get("user") is not None or is_api_request()):
+            response.headers.setdefault("Cache-Control", "no-store")  # personal: no shared or back-button copy
         return response

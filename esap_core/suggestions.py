@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import exists, func, select
 
 from esap_core import catalogue
-from esap_core.accounts import session
+from esap_core.db import session
 from esap_core.models import BasketItem, Software, User
 
 MAX_SUGGESTIONS = 5

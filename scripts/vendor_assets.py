@@ -13,7 +13,13 @@ FILES = {
     "@picocss/pico/css/pico.min.css": "pico/pico.min.css",
     "swagger-ui-dist/swagger-ui.css": "swagger-ui/swagger-ui.css",
     "swagger-ui-dist/swagger-ui-bundle.js": "swagger-ui/swagger-ui-bundle.js",
+    "sampjs/samp.js": "sampjs/samp.js",
+    # only the browser tests load it (tests/accessibility.py), to measure the pages against WCAG 2.1 AA
+    "axe-core/axe.min.js": "axe-core/axe.min.js",
 }
+# sampjs 1.0.3 ends with a CommonJS export; in a browser that line throws "module is not defined"
+# (after `samp` is defined) on every page: the copy leaves it out.
+DROPPED_LINES = {"sampjs/samp.js": "module.exports = { samp }"}
 
 
 def main() -> int:
@@ -24,7 +30,11 @@ def main() -> int:
             return 1
         destination = TARGET / target
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(origin, destination)
+        if source in DROPPED_LINES:
+            lines = origin.read_text().splitlines(keepends=True)
+            destination.write_text("".join(line for line in lines if line.strip() != DROPPED_LINES[source]))
+        else:
+            shutil.copyfile(origin, destination)
     print(f"copied {len(FILES)} front-end files into {TARGET.relative_to(ROOT)}")
     return 0
 

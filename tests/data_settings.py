@@ -25,7 +25,13 @@ def vo_settings(dachs, sesame: str, faulty_services=None) -> dict[str, Any]:
                 "table": "esap.obs",
             },
         ]
-    return {"registry_tap_url": dachs.registry_tap_url, "name_resolver_url": sesame, "services": services}
+    # The test DaCHS is on loopback: the services found in its registry are too.
+    return {
+        "registry_tap_url": dachs.registry_tap_url,
+        "name_resolver_url": sesame,
+        "services": services,
+        "private_services": True,
+    }
 
 
 def rucio_instance(rucio_server, **overrides: Any) -> dict[str, Any]:

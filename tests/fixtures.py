@@ -343,6 +343,16 @@ def make_user(app, username: str, admin: bool = False):
         return accounts.user_from_claims("https://issuer.example", claims)
 
 
+def sign_in(app, client, user) -> None:
+    """Make ``client`` a browser logged in as ``user`` (a server-side login, as the OIDC callback makes)."""
+    from esap_core import logins
+
+    with app.app_context():
+        secret = logins.create(user)
+    with client.session_transaction() as session:
+        session[logins.KEY] = secret
+
+
 def bearer(app, user, scopes=("basket:read", "basket:write", "launch")) -> dict[str, str]:
     from esap_core import tokens
 

@@ -3,6 +3,7 @@
 from flask import jsonify
 from sqlalchemy import text
 
+from esap_core import schedule
 from esap_core.app import create_app
 from tests.fixtures import csrf_headers
 
@@ -42,7 +43,7 @@ def test_enqueue_without_redis_is_a_503_with_a_message(app_factory):
 
     @app.post("/api/v1/test-enqueue")
     def enqueue():
-        app.extensions["esap.jobs"].enqueue("esap_core.cli.version")
+        app.extensions["esap.queue"].enqueue(schedule.tick)
         return jsonify(ok=True)
 
     client = app.test_client()

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pytest
 
 from esap_core import basket, tokens
-from esap_core.models import Facility, Launch
-from tests.fixtures import bearer, csrf_headers, make_user
+from esap_core.models import Launch, RegisteredFacility
+from tests.fixtures import bearer, csrf_headers, make_user, sign_in
 
 
 @dataclass
@@ -54,7 +54,7 @@ def make_private_facility(app, owner):
     with app.app_context():
         session = app.extensions["esap.db"].session
         session.add(
-            Facility(
+            RegisteredFacility(
                 name="owner-only-facility", kind="binderhub", title="Mine", url="https://x.example", owner_id=owner.id
             )
         )
@@ -121,9 +121,9 @@ def test_other_users_things_are_out_of_reach(oidc_app, case):
     owner, other = make_user(oidc_app, "owner"), make_user(oidc_app, "intruder")
     thing = case.make(oidc_app, owner)
     client = oidc_app.test_client()
-    intruder = bearer(oidc_app, other)
-    with client.session_transaction() as session:
-        session["user_id"] = other.id
+    everything = [scope for scope in tokens.SCOPES if scope != "admin"]  # isolation, not scopes, must stop them
+    intruder = bearer(oidc_app, other, everything)
+    sign_in(oidc_app, client, other)
     for method, url in case.attempts:
         path = url.format(id=thing)
         through_api = client.open(path, method=method, headers=intruder)
@@ -132,5 +132,5 @@ def test_other_users_things_are_out_of_reach(oidc_app, case):
         assert through_session.status_code == 404, (method, path)
     listed = client.get(case.listing, headers=intruder).get_data(as_text=True)
     assert case.marker(thing) not in listed
-    owners_view = client.get(case.listing, headers=bearer(oidc_app, owner)).get_data(as_text=True)
+    owners_view = client.get(case.listing, headers=bearer(oidc_app, owner, everything)).get_data(as_text=True)
     assert case.marker(thing) in owners_view  # it is still there, untouched

@@ -5,6 +5,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from esap_core import basket
 from esap_core.models import BasketItem, Software
 from tests.fixtures import bearer, csrf_headers, make_user
 
@@ -111,6 +112,20 @@ def test_the_whole_basket_as_json_is_the_item_list_in_one_page(user_client, db):
     whole = client.get("/api/v1/basket", headers=auth)
     assert whole.mimetype == "application/json"
     assert whole.get_json() == {**listed, "page_size": 5} and listed["total"] == 5
+
+
+def test_the_whole_basket_read_as_rows_is_what_each_item_gives(user_client, db):
+    client, auth, user = user_client
+    software = Software(source="ossr", external_id="8", name="Another", repository_url="https://git.example.org/a")
+    db.add(software)
+    db.commit()
+    items = [HTTP_ITEM, TAP_ITEM, {"kind": "software", "software_id": software.id}, RUCIO_ITEM]
+    assert client.post("/api/v1/basket/items", json={"items": items}, headers=auth).status_code == 201
+    with client.application.app_context():
+        by_rows = basket.item_dicts(user)
+        assert by_rows == [basket.as_dict(item) for item in basket.all_items(user)]
+    assert [item["kind"] for item in by_rows] == ["data", "data", "software", "data"]
+    assert by_rows[2]["software"]["name"] == "Another" and by_rows[3]["payload"] == {"size": 1024}
 
 
 @pytest.mark.parametrize(

@@ -89,6 +89,11 @@ def test_registry_to_tap_query_to_basket_then_rucio(page, data_server, dachs, ru
     expect(page.locator("#basket-count")).to_have_text("2")
     brightest = sorted(dachs.sources, key=lambda source: source["mag"])[:2]
     assert sorted(item.payload["row"]["name"] for item in basket(app)) == sorted(s["name"] for s in brightest)
+    # mag is a REAL (float32) column: its values as DaCHS holds them (12.34), not widened (12.34000015258789)
+    expect(results.locator("tbody tr").first.locator("td").last).to_have_text(str(brightest[0]["mag"]))
+    assert sorted(item.payload["row"]["mag"] for item in basket(app)) == sorted(s["mag"] for s in brightest)
+    exported = page.request.get(server.url + "/api/v1/basket?format=csv").text()
+    assert all(f'""mag"":{source["mag"]},' in exported for source in brightest), exported
     page.screenshot(path=str(tmp_path / "tap.png"), full_page=True)
 
     # Rucio: a wildcard search of one type, and a dataset into the basket

@@ -33,7 +33,7 @@ def test_search_filter_and_add_a_notebook(page, live_server, committed_app):
     expect(cards).to_have_text(["Gamma-ray notebooks"])
     assert "ui_type=notebook" in page.url
 
-    page.get_by_role("button", name="Add Gamma-ray notebooks to the basket").click()
+    page.get_by_role("button", name="Add to basket: Gamma-ray notebooks").click()
     expect(page.locator(".software-card .basket-status")).to_have_text("Added to your basket")
     expect(page.locator("#basket-count")).to_have_text("1")
     assert page.title() != "owned"

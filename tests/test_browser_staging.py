@@ -75,4 +75,4 @@ def test_rucio_items_are_staged_at_the_facility(page, live_server, committed_app
     page.wait_for_url(f"{binderhub_server.jupyter.url}lab/tree/esap_data.ipynb*", timeout=60_000)
     notebook = json.loads((binderhub_server.jupyter.root_dir / "esap_data.ipynb").read_text())
     listing = "".join(notebook["cells"][0]["source"])
-    assert "demo\\_dataset\\_1" in listing and "LOCAL\\_A/escape` on this facility" in listing
+    assert "demo_dataset_1" in listing and "/LOCAL_A/escape` on this facility" in listing and "\\" not in listing

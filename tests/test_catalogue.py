@@ -230,6 +230,11 @@ def test_private_entries_are_seen_by_their_owner_only(filled):
         catalogue.add_private(alice, "https://github.com/alice/pulsar-notebooks.git", ref="main")
     with pytest.raises(catalogue.CatalogueError, match="http"):
         catalogue.add_private(alice, "file:///etc/passwd")
+    # One id for a repository at a ref and path, whether a researcher or an admin adds it.
+    from esap_core.builtins import git_repositories
+
+    admins = {"url": "https://github.com/alice/pulsar-notebooks.git", "ref": "main", "path": ""}
+    assert mine.external_id == git_repositories.identifier(admins)
     assert catalogue.remove_private(bob, mine.id) is False
     assert catalogue.remove_private(alice, mine.id) is True
     assert names(search(alice, text="pulsar")) == []

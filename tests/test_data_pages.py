@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 
 from esap_core import basket
 from tests.data_settings import RUCIO_PASSWORD_VARIABLE, data_config
-from tests.fixtures import csrf_headers, make_user
+from tests.fixtures import csrf_headers, make_user, sign_in
 
 HX = {"HX-Request": "true"}
 
@@ -206,8 +206,7 @@ def test_another_users_rows_cannot_be_replayed(data_app, dachs, monkeypatch):
     alice, bob = make_user(app, "alice"), make_user(app, "bob")
     as_alice, as_bob = app.test_client(), app.test_client()
     for client, user in ((as_alice, alice), (as_bob, bob)):
-        with client.session_transaction() as session:
-            session["user_id"] = user.id
+        sign_in(app, client, user)
     panel = panel_of(as_alice, "/data/archives/test-obs/results?target=M31&radius=0.3")
     token = panel.select_one('input[name="row"]')["value"]
     response = as_bob.post(
@@ -455,8 +454,7 @@ def test_an_expired_login_asks_to_log_in_again(data_app, dachs, sesame, rucio_se
     )
     user = make_user(app, "olivia")  # logged in once, but ESAP holds no token of hers any more
     client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user.id
+    sign_in(app, client, user)
     panel = panel_of(client, "/data/archives/test-rucio/results?scope=escape&name=*")
     assert panel["data-status"] == "login"
     assert "log in again" in panel.get_text()

@@ -278,9 +278,9 @@ def test_an_oidc_user_without_a_token_is_asked_to_log_in_again(make_app, make_us
     app = make_app(Fixed("private", needs_token))
     user = make_user_in(app)
     with app.app_context():
-        from esap_core import accounts
+        from esap_core import accounts, db
 
-        context = accounts.user_context(accounts.session().merge(user))
+        context = accounts.user_context(db.session().merge(user))
         outcome = discovery.ask(app.extensions["esap.plugins"].archives["private"], POSITION, 1, context, 5)
     assert (outcome.status, outcome.message) == ("login", discovery.RELOGIN)
 

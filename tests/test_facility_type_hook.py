@@ -4,9 +4,9 @@ from esap_core import CheckResult, Facility, FacilityType, Settings, UIType, hoo
 from esap_core.testing import check_facility_type, launch_request
 
 FACILITY_PLUGIN = """
-from esap_core import CheckResult, FacilityType, Phase, UIType, hookimpl
+from esap_core import CheckResult, Phase, SessionFacility, UIType, hookimpl
 
-class Echo(FacilityType):
+class Echo(SessionFacility):
     kind = "echo"
     title = "Echo"
     accepts = frozenset({UIType.NOTEBOOK})

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from esap_core import HarvestError, HarvestProblem, SoftwareRecord, SoftwareSource, catalogue, harvest, hookimpl
-from esap_core.accounts import session
+from esap_core.db import session
 from esap_core.models import PluginState, Software
 
 OSSR_RECORDS = 37
@@ -163,7 +163,7 @@ def test_a_harvest_job_runs_in_a_worker_with_progress_in_redis(
         os.environ,
         ESAP_CONFIG=str(config),
         ESAP_DATABASE_URL=database_url,
-        ESAP_REDIS_URL=committed_app.extensions["esap.jobs"].url(),
+        ESAP_REDIS_URL=committed_app.extensions["esap.queue"].url(),
         ESAP_INSTANCE_PATH=str(tmp_path / "worker"),
         ESAP_LOAD_PLUGINS="ossr",
     )
@@ -181,7 +181,7 @@ def test_a_harvest_job_runs_in_a_worker_with_progress_in_redis(
     )
     from rq.job import Job
 
-    job = Job.fetch(job_id, connection=app.extensions["esap.jobs"].connection())
+    job = Job.fetch(job_id, connection=app.extensions["esap.queue"].connection())
     assert job.get_status() == "finished", (worker.stderr.decode()[-3000:], job.exc_info)
     with app.app_context():
         done = harvest.progress("ossr")

@@ -86,7 +86,7 @@ def test_data_already_at_the_facilitys_rse_is_ready_and_listed(launch_on, binder
     staged = {item["identifier"]: item.get("staged_path") for item in done.data}
     assert staged["escape:demo_dataset_1"].endswith("/LOCAL_A/escape") and staged["page"] is None
     notebook = json.loads((binderhub_server.jupyter.root_dir / "esap_data.ipynb").read_text())
-    assert "LOCAL\\_A/escape" in "".join(notebook["cells"][0]["source"])
+    assert "/LOCAL_A/escape`" in "".join(notebook["cells"][0]["source"])
 
 
 def test_data_elsewhere_goes_on_with_a_note_after_the_bounded_wait(launch_on):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from esap_core import launches
+from esap_core import launches, tokens
 from esap_core.models import BasketItem, Launch, Software
 from tests.fixtures import bearer, csrf_headers, make_user
 
@@ -74,7 +74,7 @@ def test_launch_api_runs_on_binderhub_with_provenance(hub_app, notebook, db, bin
     assert answer.status_code == 202, answer.get_json()
     launch_id = answer.get_json()["id"]
     assert answer.get_json()["status"] == "queued"
-    queue = hub_app.extensions["esap.jobs"].queue()
+    queue = hub_app.extensions["esap.queue"].queue()
     assert queue.count == 1 and queue.jobs[0].args[0] == "esap_core.launches.run"
 
     assert run_now(hub_app, launch_id) == "ready"
@@ -91,12 +91,20 @@ def test_launch_api_runs_on_binderhub_with_provenance(hub_app, notebook, db, bin
     staged = json.loads((session_root / "esap_settings.json").read_text())
     assert staged["launch"] == launch_id and staged["api_url"] == "http://127.0.0.1:5999"
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {staged['token']}"}).get_json()
-    assert me["scopes"] == ["basket:read"] and me["username"] == "alice"
+    assert me["scopes"] == tokens.SESSION_SCOPES and me["username"] == "alice"
     data = client.get(
         f"/api/v1/launches/{launch_id}/data", headers={"Authorization": f"Bearer {staged['token']}"}
     ).get_json()
     assert [item["identifier"] for item in data["items"]] == ["one", "two"]
     assert "First" in (session_root / "esap_data.ipynb").read_text()
+
+    # The record leaves ESAP as W3C PROV: the commit and image the BinderHub resolved, the data taken along.
+    record = client.get(f"/api/v1/launches/{launch_id}/provenance.prov.json", headers=auth).get_json()
+    software = record["entity"]["software"]
+    assert software["esap:commit"] == launch["details"]["commit"]
+    assert software["esap:image"] == launch["details"]["image"]
+    assert [record["entity"][f"data/{n}"]["esap:identifier"] for n in (1, 2)] == ["one", "two"]
+    assert "token=" not in json.dumps(record)  # the session's address (with its token) stays out
 
 
 def test_chosen_items_only_and_the_basket_is_untouched(hub_app, notebook, db):
@@ -120,7 +128,7 @@ def test_chosen_items_only_and_the_basket_is_untouched(hub_app, notebook, db):
         headers=auth,
         json={"software_id": notebook.id, "facility": "local-binder", "items": [999999]},
     )
-    assert foreign.status_code == 400 and "no items with ids 999999" in foreign.get_json()["message"]
+    assert foreign.status_code == 400 and "no data items with ids 999999" in foreign.get_json()["message"]
 
 
 def test_failed_build_ends_with_binderhubs_message(hub_app, notebook, binderhub_server):
@@ -193,7 +201,7 @@ def test_reaper_fails_launches_whose_job_is_gone(hub_app, notebook, db):
         "/api/v1/launches", headers=auth, json={"software_id": notebook.id, "facility": "local-binder"}
     )
     launch_id = answer.get_json()["id"]
-    hub_app.extensions["esap.jobs"].connection().flushdb()  # Redis restarted and lost its queue
+    hub_app.extensions["esap.queue"].connection().flushdb()  # Redis restarted and lost its queue
     with hub_app.app_context():
         assert launches.reap(dead_after=timedelta(hours=1)) == 0  # too early to call it dead
         stale = hub_app.extensions["esap.db"].session.get(Launch, launch_id)
@@ -207,12 +215,13 @@ def test_reaper_fails_launches_whose_job_is_gone(hub_app, notebook, db):
 
 def test_staging_notebook_is_valid_and_shows_titles_literally():
     import nbformat
+    from markdown_it import MarkdownIt
 
     from esap_core import staging
 
     items = [
         {
-            "title": "<script>alert(1)</script> [click](javascript:x)",
+            "title": "<script>alert(1)</script> [click](javascript:x) ``tick`` *bold*",
             "archive": "a*b",
             "identifier": "1",
             "fetch": {"method": "http", "url": "http://x"},
@@ -221,14 +230,20 @@ def test_staging_notebook_is_valid_and_shows_titles_literally():
     ]
     files = staging.files(
         "abc",
-        {"name": "Tool `x`", "repository_url": "https://g/x", "ref": "v1"},
+        {"name": "Tool `x`", "repository_url": "http://127.0.0.1:9/esap_repo.git", "ref": "v1.0_final"},
         items,
         "https://esap.example.org/",
         "esap_secret",
     )
     book = nbformat.reads(files[staging.NOTEBOOK], as_version=4)
     nbformat.validate(book)
-    assert "<script>" not in book.cells[0].source and "\\[click\\]" in book.cells[0].source
+    html = MarkdownIt("commonmark").render(book.cells[0].source)
+    # Every untrusted text is shown as it is, in code, with no markup and no visible escapes.
+    assert "<code>http://127.0.0.1:9/esap_repo.git</code>" in html and "<code>v1.0_final</code>" in html
+    assert "<code>Tool `x`</code>" in html and "<code>a*b</code>" in html
+    title = "&lt;script&gt;alert(1)&lt;/script&gt; [click](javascript:x) ``tick`` *bold*"
+    assert f"<code>{title}</code>" in html
+    assert "<script" not in html and "<a " not in html and "<em>" not in html and "\\" not in html
     assert json.loads(files[staging.SETTINGS]) == {
         "api_url": "https://esap.example.org",
         "token": "esap_secret",
@@ -270,3 +285,85 @@ def test_launch_pages(hub_app, notebook, db):
     assert "Blank notebook" in client.get("/launches").get_data(as_text=True)
     refused = client.post(f"/launches/{launch_id}/stop", headers=headers)
     assert refused.status_code == 409 and "cannot stop" in refused.get_data(as_text=True)
+
+
+def launch_as(app, username: str, software_id: int, facility: str = "local-binder") -> tuple[str, dict]:
+    auth = bearer(app, make_user(app, username), ["launch"])
+    answer = app.test_client().post(
+        "/api/v1/launches", headers=auth, json={"software_id": software_id, "facility": facility}
+    )
+    return answer.get_json()["id"], auth
+
+
+def test_a_rate_limited_binderhub_says_so_on_the_facility_page(hub_app, notebook, binderhub_server):
+    binderhub_server.rate_limit = 1
+    try:
+        first, _ = launch_as(hub_app, "erin", notebook.id)
+        assert run_now(hub_app, first) == "ready"
+        second, auth = launch_as(hub_app, "frank", notebook.id)
+        assert run_now(hub_app, second) == "failed"
+    finally:
+        binderhub_server.reset()
+    client = hub_app.test_client()
+    message = client.get(f"/api/v1/launches/{second}", headers=auth).get_json()["message"]
+    assert "Rate limit exceeded. Try again in 3600 seconds." in message
+    with hub_app.app_context():
+        from esap_core import facilities
+
+        facility = facilities.get_visible(None, "local-binder")
+        facilities.check(facility)  # BinderHub is healthy: the refusal stays shown until it expires
+        assert facilities.busy_notice(facility)["message"] == message
+    page = client.get("/facilities").get_data(as_text=True)
+    assert "Refusing launches until" in page and "Rate limit exceeded. Try again in 3600 seconds." in page
+
+
+def test_the_launch_page_says_who_ends_a_session_esap_cannot_stop(hub_app, notebook, db):
+    client = hub_app.test_client()
+    launch_id = (
+        client.post(
+            "/launches",
+            data={
+                "software_id": notebook.id,
+                "facility": "local-binder",
+                "csrf_token": csrf_headers(client)["X-CSRF-Token"],
+            },
+        )
+        .headers["Location"]
+        .rsplit("/", 1)[-1]
+    )
+    run_now(hub_app, launch_id)
+
+    page = client.get(f"/launches/{launch_id}").get_data(as_text=True)
+
+    assert "BinderHub&#39;s culler ends it after 60 minutes without use" in page
+    assert "Stop the session" not in page
+
+
+def test_a_binderhub_with_a_hub_token_stops_its_sessions(app_factory, notebook, binderhub_server, monkeypatch):
+    monkeypatch.setenv("ESAP_TEST_BINDER_HUB_TOKEN", binderhub_server.admin_token)
+    app = app_factory(installed=True, load_plugins=["binderhub"])
+    with app.app_context():
+        from esap_core import facilities
+
+        values = {"name": "stops", "kind": "binderhub", "url": binderhub_server.url + "/"}
+        facilities.register(
+            None, None, {**values, "settings": {"hub_token": {"env": "ESAP_TEST_BINDER_HUB_TOKEN"}}}, from_config=True
+        )
+    client = app.test_client()
+    headers = csrf_headers(client)
+    launch_id = (
+        client.post(
+            "/launches", data={"software_id": notebook.id, "facility": "stops", "csrf_token": headers["X-CSRF-Token"]}
+        )
+        .headers["Location"]
+        .rsplit("/", 1)[-1]
+    )
+    run_now(app, launch_id)
+    assert "Stop the session" in client.get(f"/launches/{launch_id}").get_data(as_text=True)
+    stopped_before = len(binderhub_server.stopped)
+
+    answer = client.post(f"/launches/{launch_id}/stop", headers=headers)
+
+    assert answer.status_code == 302
+    assert binderhub_server.stopped[stopped_before:] == [("binder-session", "")]
+    binderhub_server.stopped.clear()

@@ -121,7 +121,8 @@ def test_notebook_client_reads_fetches_and_adds(filled, tmp_path, monkeypatch):
     assert not basket.add("notes", "css")
     stylesheet = basket.items(archive="notes")[0]
     path = basket.fetch(stylesheet, directory=tmp_path / "data")
-    assert path.name == "esap.css" and path.read_text() == requests.get(f"{url}/static/esap.css", timeout=10).text
+    assert path.name.startswith("esap-") and path.suffix == ".css"  # the server's name, made the item's own
+    assert path.read_text() == requests.get(f"{url}/static/esap.css", timeout=10).text
 
     with pytest.raises(ESAPError, match="no known fetch method"):
         basket.fetch({"title": "odd", "fetch": {"method": "carrier-pigeon"}})
@@ -132,12 +133,67 @@ def test_notebook_client_reads_fetches_and_adds(filled, tmp_path, monkeypatch):
         Basket(api_url=url, token="esap_wrong").items()
 
 
+def test_items_whose_files_share_a_name_each_get_their_own_file_every_run(filled, tmp_path):
+    """Three cone searches all answer 'result.vot': none may overwrite another, and a rerun finds the same files."""
+    url, token = filled
+    basket = Basket(api_url=url, token=token)
+    same_file = {"method": "http", "url": f"{url}/static/esap.css"}
+    items = [{"identifier": f"ivo://x/scs?cone-{n}", "title": f"cone {n}", "fetch": same_file} for n in range(3)]
+    data = tmp_path / "data"
+    first = [basket.fetch(item, directory=data) for item in items]
+    assert len(set(first)) == 3 and len(list(data.iterdir())) == 3
+    assert [basket.fetch(item, directory=data) for item in items] == first
+    hostile = {"identifier": "x", "fetch": {"method": "http", "url": f"{url}/static/esap.css?x=/../../etc/passwd"}}
+    assert basket.fetch(hostile, directory=data).parent == data
+
+
 def test_client_is_importable_without_flask():
     import subprocess
     import sys
 
     probe = "import sys, esap_client; print([m for m in ('flask', 'sqlalchemy', 'esap_core') if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_the_staging_cell_fetches_in_a_python_without_requests(live_server, committed_app, tmp_path):
+    """A session image without esap_client nor requests: the first cell takes the client from ESAP and fetches."""
+    import subprocess
+    import uuid
+    import venv
+
+    from esap_core import staging
+    from esap_core.models import Launch
+
+    user = make_user(committed_app, "grace")
+    token = bearer(committed_app, user, ["basket:read"])["Authorization"].removeprefix("Bearer ")
+    item = {"archive": "notes", "identifier": "css", "title": "A stylesheet", "payload": {}}
+    item["fetch"] = {"method": "http", "url": f"{live_server.url}/static/esap.css"}
+    launch_id = uuid.uuid4().hex
+    with committed_app.app_context():
+        db = committed_app.extensions["esap.db"].session
+        db.add(Launch(id=launch_id, user_id=user.id, facility={}, software={}, data=[item]))
+        db.commit()
+    session = tmp_path / "session"
+    files = staging.files(launch_id, {"name": "Plain"}, [item], live_server.url, token)
+    session.mkdir()
+    for name, text in files.items():
+        (session / name).write_text(text)
+    bare = tmp_path / "bare-python"
+    venv.create(bare, with_pip=False)  # the standard library only, nothing of this environment's
+    python = str(bare / "bin" / "python")
+    assert subprocess.run([python, "-c", "import requests"], capture_output=True).returncode != 0
+    first_cell = json.loads(files[staging.NOTEBOOK])["cells"][1]["source"]
+
+    ran = subprocess.run(
+        [python, "-c", "".join(first_cell)], cwd=session, capture_output=True, text=True, timeout=60, env={}
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    assert "fetched A stylesheet" in ran.stdout
+    assert (session / "esap_client.py").exists()
+    [path] = (session / "data").glob("esap-*.css")  # the server's name, with a digest of the item's identifier
+    fetched = path.read_text()
+    assert fetched == requests.get(f"{live_server.url}/static/esap.css", timeout=10).text
 
 
 def test_hundred_concurrent_adds_end_with_one_of_each(live_server, committed_app):

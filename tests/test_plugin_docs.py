@@ -115,7 +115,7 @@ def test_the_walkthrough_plugin_installs_and_launches(walkthrough_plugin, app_fa
     jupyter = binderhub_server.jupyter
     url = jupyter.start()
     settings = Settings("shared", {"token": Secret(jupyter.token, "test")})
-    facility = esap_core.Facility("shared", WALKTHROUGH_PLUGIN, url, settings)
+    facility = esap_core.Facility("shared", WALKTHROUGH_PLUGIN, url, settings, trusted=True)  # an admin's
     files = {"analysis.ipynb": json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})}
     files["esap_settings.json"] = json.dumps({"launch": "walkthrough"})
     request = launch_request(files=files)
@@ -128,3 +128,6 @@ def test_the_walkthrough_plugin_installs_and_launches(walkthrough_plugin, app_fa
     assert report.ready_url == f"{url}lab/tree/esap-{request.launch_id}/analysis.ipynb"
     assert report.phases == [Phase.LAUNCHING, Phase.LOADING]
     assert facility_type.check(facility, 10).up
+    # A researcher's own facility at the same address: the walk-through's requests go through the guard.
+    private = facility_type.check(esap_core.Facility("mine", WALKTHROUGH_PLUGIN, url, settings), 10)
+    assert not private.up and "127.0.0.1" in private.message

@@ -169,6 +169,26 @@ def test_installed_distribution_appears_in_api_and_cli(app_factory, installed, d
     assert "plugin 'broken' could not be loaded" in result.stderr
 
 
+def test_a_plugin_that_registered_nothing_says_why(app_factory, write_plugin, monkeypatch):
+    monkeypatch.delenv("ESAP_OFFLINE", raising=False)  # offline, the note says that instead (test_public_defaults)
+    waiting = ARCHIVE_PLUGIN.replace("    register(Demo())", "    if settings.get('url'):\n        register(Demo())")
+    app = app_factory(extra_plugins=[write_plugin("waiting", waiting), write_plugin("hookless", "VALUE = 1\n")])
+    info = app.extensions["esap.plugins"].info
+    assert info["waiting"].note == (
+        "registered nothing: no [plugins.waiting] settings are configured (its README says which)"
+    )
+    assert info["hookless"].note == "registered nothing: it implements no register_ hook"
+    assert info["blank-notebook"].note == ""
+    listed = {p["name"]: p for p in app.test_client().get("/api/v1/plugins").get_json()["plugins"]}
+    assert listed["waiting"]["status"] == "loaded" and listed["waiting"]["note"] == info["waiting"].note
+    assert "no [plugins.waiting] settings are configured" in app.test_client().get("/plugins").get_data(as_text=True)
+
+    configured = app_factory(extra_plugins=[write_plugin("waiting", waiting)], plugins={"waiting": {"colour": "blue"}})
+    assert configured.extensions["esap.plugins"].info["waiting"].note == (
+        "registered nothing with its [plugins.waiting] settings (its README says which it needs)"
+    )
+
+
 def test_block_list_and_allow_list(app_factory, installed):
     blocked = app_factory(installed=True, block_plugins=["broken"]).extensions["esap.plugins"]
     assert "partner" in blocked.info and "broken" not in blocked.info

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from esap_core import Archive, ArchiveError, DataItem, QueryField, QueryKind, ResultPage, Settings, hookimpl
 from esap_core.app import create_app
-from esap_core.db import make_engine
+from esap_core.db import IDLE_BEFORE_PING, make_engine
 from esap_core.hookspecs import Column, UserContext
 from tests.fixtures import LiveServer, _upgrade, bearer, emptied_after, make_user
 
@@ -282,3 +282,17 @@ def test_unreachable_database_answers_503_with_a_message_and_recovers(proxied_ap
         time.sleep(0.2)
     assert [entry["identifier"] for entry in answer.get_json()["items"]] == ["kept"]
     assert client.get("/api/v1/health").get_json()["status"] == "ok"
+
+
+def test_a_connection_that_slept_through_a_database_restart_is_replaced_before_use(proxied_app):
+    app, proxy = proxied_app
+    client = app.test_client()
+    auth = bearer(app, make_user(app, "hopper"), ["basket:read", "basket:write"])
+    item = {"archive": "a", "identifier": "kept", "title": "Kept"}
+    assert client.post("/api/v1/basket/items", json=item, headers=auth).status_code == 201
+    proxy.stop()  # the server's end of every pooled connection is gone, as after a restart
+    proxy.start()
+    time.sleep(IDLE_BEFORE_PING + 0.2)
+    answer = client.get("/api/v1/basket/items", headers=auth)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert [entry["identifier"] for entry in answer.get_json()["items"]] == ["kept"]

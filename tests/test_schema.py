@@ -4,9 +4,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from esap_core import schema
-from esap_core.catalogue import compared_by_alembic
 from esap_core.db import make_engine
 from esap_core.models import Base
+from esap_core.schema import compared_by_alembic
 
 
 def test_migrations_match_the_models(database_url):

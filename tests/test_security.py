@@ -27,7 +27,7 @@ def test_every_page_carries_the_token_for_htmx(client):
 
 
 def test_bearer_requests_need_no_csrf_token(app):
-    auth = bearer(app, make_user(app, "alice"))
+    auth = bearer(app, make_user(app, "alice"), ["basket:read", "tokens"])
     answer = app.test_client().post("/api/v1/tokens", json={"name": "n", "scopes": ["basket:read"]}, headers=auth)
     assert answer.status_code == 201
 

@@ -7,7 +7,7 @@ from bs4 import BeautifulSoup
 
 from esap_core import SoftwareRecord, UIType, basket, catalogue, harvest, suggestions
 from esap_core.builtins import git_repositories
-from tests.fixtures import bearer, csrf_headers, make_user
+from tests.fixtures import bearer, csrf_headers, make_user, sign_in
 
 EVIL = SoftwareRecord(
     external_id="evil",
@@ -164,13 +164,11 @@ def test_own_entries(filled, client):
 def test_the_admin_page_is_for_admins(oidc_app):
     client = oidc_app.test_client()
     user, admin = make_user(oidc_app, "researcher"), make_user(oidc_app, "boss", admin=True)
-    with client.session_transaction() as session:
-        session["user_id"] = user.id
+    sign_in(oidc_app, client, user)
     assert client.get("/admin/harvests").status_code == 403
     assert client.post("/admin/harvests/blank-notebook/run", headers=csrf_headers(client)).status_code == 403
     assert client.get("/api/v1/harvests", headers=bearer(oidc_app, user)).status_code == 403
-    with client.session_transaction() as session:
-        session["user_id"] = admin.id
+    sign_in(oidc_app, client, admin)
     assert client.get("/admin/harvests").status_code == 200
     assert client.get("/api/v1/harvests", headers=bearer(oidc_app, admin, ["admin"])).status_code == 200
     assert oidc_app.test_client().get("/admin/harvests").status_code == 302  # anonymous: to the login
@@ -244,10 +242,26 @@ def test_admin_registers_git_repositories(app_factory):
         ]
 
 
-def test_bad_git_repository_settings_name_the_entry(app_factory):
-    app = app_factory(plugins={"git-repositories": {"repositories": [{"url": "https://x.org/a", "ui_type": "vr"}]}})
-    info = app.extensions["esap.plugins"].info["git-repositories"]
-    assert "repositories[1]: ui_type must be one of" in info.error
+def test_a_bad_git_repository_entry_fails_alone_and_named(app_factory):
+    from esap_core import HarvestProblem, SoftwareRecord
+
+    entries = [
+        {"url": "file:///srv/git/private.git"},
+        {"url": "https://x.org/a", "ui_type": "vr"},
+        {"url": "https://github.com/org/good", "name": "Good"},
+    ]
+    app = app_factory(plugins={"git-repositories": {"repositories": entries}})
+
+    assert app.extensions["esap.plugins"].info["git-repositories"].error == ""
+    with app.app_context():
+        harvested = list(app.extensions["esap.plugins"].software_sources["git-repositories"].harvest(None))
+    problems = {item.external_id: item.reason for item in harvested if isinstance(item, HarvestProblem)}
+    assert (
+        problems["repositories[1]"]
+        == "url must be an http(s) URL of a git repository, not 'file:///srv/git/private.git'"
+    )
+    assert problems["repositories[2]"].startswith("ui_type must be one of")
+    assert [r.name for r in harvested if isinstance(r, SoftwareRecord)] == ["Good"]
 
 
 def test_the_basket_suggests_software_for_its_data_with_reasons(filled, client):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select, update
 
@@ -56,7 +57,7 @@ def test_profile_form_errors_are_shown_and_nothing_is_stored(client, db):
 def test_api_create_list_revoke(app):
     client = app.test_client()
     user = make_user(app, "alice")
-    auth = bearer(app, user, ["basket:read", "basket:write"])
+    auth = bearer(app, user, ["basket:read", "basket:write", "tokens"])
     created = client.post(
         "/api/v1/tokens", json={"name": "script", "scopes": ["basket:read"], "expires": "12h"}, headers=auth
     )
@@ -74,12 +75,80 @@ def test_api_create_list_revoke(app):
 
 def test_a_token_cannot_grant_more_than_it_has(app):
     client = app.test_client()
-    reader = bearer(app, make_user(app, "alice"), ["basket:read"])
-    answer = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["basket:write"]}, headers=reader)
+    manager = bearer(app, make_user(app, "alice"), ["basket:read", "tokens"])
+    answer = client.post("/api/v1/tokens", json={"name": "x", "scopes": ["basket:write"]}, headers=manager)
     assert (
         answer.status_code == 403
         and "cannot grant scopes it does not have: basket:write" in answer.get_json()["message"]
     )
+
+
+def test_a_launch_token_cannot_manage_tokens(app, db):
+    """The basket:read token a launch writes into a session must not mint, list or revoke tokens."""
+    client = app.test_client()
+    user = make_user(app, "alice")
+    with app.app_context():
+        kept, _ = tokens.create(user, "kept", ["basket:read"], None, admin=False)
+        session_token = tokens.mint_session_token(user, "launch-1")
+    headers = {"Authorization": f"Bearer {session_token}"}
+    minted = client.post(
+        "/api/v1/tokens", json={"name": "forever", "scopes": ["basket:read"], "expires": "never"}, headers=headers
+    )
+    assert minted.status_code == 403 and "'tokens' scope" in minted.get_json()["message"]
+    assert client.get("/api/v1/tokens", headers=headers).status_code == 403
+    assert client.delete(f"/api/v1/tokens/{kept.id}", headers=headers).status_code == 403
+    assert db.scalar(select(ApiToken).where(ApiToken.id == kept.id)).revoked is None
+    assert db.scalar(select(ApiToken).where(ApiToken.name == "forever")) is None
+    assert client.get("/api/v1/me", headers=headers).status_code == 200  # it still reads who it is
+
+
+def test_a_token_never_mints_one_that_outlives_it(app, db):
+    client = app.test_client()
+    user = make_user(app, "alice")
+    with app.app_context():
+        _, secret = tokens.create(
+            user, "manager", ["basket:read", "tokens"], datetime.now(UTC) + timedelta(days=2), admin=False
+        )
+    headers = {"Authorization": f"Bearer {secret}"}
+    for expires in ("never", "30d"):
+        answer = client.post(
+            "/api/v1/tokens", json={"name": "x", "scopes": ["basket:read"], "expires": expires}, headers=headers
+        )
+        assert answer.status_code == 400 and "cannot create one that outlives it" in answer.get_json()["message"]
+    assert (
+        client.post(
+            "/api/v1/tokens", json={"name": "ok", "scopes": ["basket:read"], "expires": "1d"}, headers=headers
+        ).status_code
+        == 201
+    )
+    assert sorted(db.scalars(select(ApiToken.name))) == ["manager", "ok"]
+
+
+@pytest.mark.parametrize("expires", ["99999999d", "99999999999999999999d", "9999-12-31", "0x10d"])
+def test_expiries_out_of_range_are_a_400_and_store_nothing(client, db, expires):
+    answer = client.post(
+        "/api/v1/tokens",
+        json={"name": "x", "scopes": ["basket:read"], "expires": expires},
+        headers=csrf_headers(client),
+    )
+    assert answer.status_code == 400 and "expiry" in answer.get_json()["message"]
+    assert db.scalar(select(ApiToken)) is None
+
+
+def test_a_token_is_a_jwt_whose_middle_plain_base64_decodes_to_its_expiry(app):
+    """What the first ESAP's notebook client does with a token before sending it."""
+    import base64
+    import json
+
+    user = make_user(app, "alice")
+    with app.app_context():
+        token, secret = tokens.create(user, "x", ["basket:read"], datetime.now(UTC) + timedelta(days=1), admin=False)
+        _, forever = tokens.create(user, "y", ["basket:read"], None, admin=False)
+    header, payload, signature = secret.removeprefix("esap_").split(".")
+    assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "HS256", "typ": "JWT"}
+    claims = json.loads(base64.b64decode(secret.split(".")[1]))
+    assert claims["exp"] == int(token.expires.timestamp()) and claims["scope"] == "basket:read"
+    assert json.loads(base64.b64decode(forever.split(".")[1]))["exp"] > datetime(9000, 1, 1, tzinfo=UTC).timestamp()
 
 
 def test_only_admins_get_the_admin_scope(app):
@@ -131,15 +200,16 @@ def test_last_used_is_recorded(app, db):
     assert db.scalar(select(ApiToken)).last_used is not None
 
 
-def test_session_token_for_a_launch_is_read_only_and_short_lived(app, db):
+def test_session_token_for_a_launch_reads_and_saves_results_only_and_is_short_lived(app, db):
     user = make_user(app, "erin")
     with app.app_context():
         secret = tokens.mint_session_token(user, "launch-42")
     stored = db.scalar(select(ApiToken).where(ApiToken.name == "launch launch-42"))
-    assert stored.scopes == ["basket:read"]
+    session_scopes = ["basket:read", "workspace:read", "workspace:write"]  # fetch the data, save() the results
+    assert stored.scopes == session_scopes
     assert timedelta(hours=11) < stored.expires - datetime.now(UTC) <= tokens.SESSION_TOKEN_TTL
     me = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).get_json()
-    assert me["username"] == "erin" and me["scopes"] == ["basket:read"]
+    assert me["username"] == "erin" and me["scopes"] == session_scopes
 
 
 def test_cli_creates_a_token_for_the_local_user(committed_app, database_url, redis_url, tmp_path):

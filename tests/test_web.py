@@ -17,7 +17,9 @@ def test_home_page_has_navigation_and_local_assets(client):
         "Software",
         "Facilities",
         "Basket 0",
+        "Workspace",
         "Launches",
+        "Jobs",
         "Plugins",
         "API docs",
         "Local user local mode",
@@ -55,3 +57,37 @@ def test_plugin_error_text_is_escaped(app_factory, write_plugin):
     )
     page = app_factory(extra_plugins=[hostile]).test_client().get("/plugins").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+
+
+def test_the_home_page_links_each_step_and_says_what_answers(app_factory, db):
+    from esap_core import Archive, QueryKind, hookimpl
+    from esap_core.models import RegisteredFacility
+
+    class Sky(Archive):
+        name, title, answers = "sky", "Sky survey <b>", frozenset({QueryKind.POSITION, QueryKind.TARGET})
+
+    class Plugin:
+        @hookimpl
+        def register_archives(self, register):
+            register(Sky())
+
+    app = app_factory(
+        extra_plugins=[("sky", Plugin())],
+        load_plugins=["binderhub"],
+        facilities=[{"name": "hub", "kind": "binderhub", "url": "http://127.0.0.1:9/", "title": "Our hub"}],
+    )
+    client = app.test_client()
+    client.get("/")  # the first request registers the configured facility
+    hub = db.query(RegisteredFacility).filter_by(name="hub").one()
+    hub.check_up, hub.check_message = False, "does not answer"
+    db.commit()
+
+    page = soup(client.get("/"))
+    steps = page.select(".steps article")
+    links = [step.select_one("h2 a")["href"] for step in steps]
+    assert links == ["/data", "/software", "/facilities", "/basket"]
+    assert steps[0].select_one("li").get_text(" ", strip=True) == "Sky survey <b> position, target"
+    sources = [item.get_text(" ", strip=True) for item in steps[1].select("li")]
+    assert sources == ["Blank notebook not harvested yet", "Git repositories not harvested yet"]
+    assert steps[2].select_one("li").get_text(" ", strip=True) == "Our hub down at its last check"
+    assert steps[2].select_one(".status.failed")["title"] == "does not answer"

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import flask
-import flask_smorest
 from flask import Flask, render_template
 from flask_smorest import Api
-from webargs.flaskparser import FlaskParser
 
 from esap_core import __version__
+from esap_core.db import DatabaseId
 
 api = Api()
 docs = flask.Blueprint("api_docs", __name__)
-
-
-class Parser(FlaskParser):
-    DEFAULT_VALIDATION_STATUS = 400  # bad input is a 400 with the field named, everywhere in the API
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """The API's blueprints: flask-smorest's, with ESAP's argument parser."""
-
-    ARGUMENTS_PARSER = Parser()
 
 
 @docs.get("/api/v1/docs")
@@ -48,12 +37,10 @@ def init_app(app: Flask) -> None:
         },
     )
     api.init_app(app)
-    from esap_core.app import DatabaseId
-
     api.register_converter(DatabaseId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
-    from esap_core.api import account, basket, compat, data, facilities, launches, meta, software
+    from esap_core.api import account, basket, compat, data, facilities, jobs, launches, meta, software, workspace
 
-    for module in (meta, account, basket, facilities, launches, data, software):
+    for module in (meta, account, basket, workspace, facilities, launches, jobs, data, software):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(compat.blp)
     app.register_blueprint(docs)

@@ -7,8 +7,8 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from esap_core import accounts, tokens
-from esap_core.api import Blueprint
-from esap_core.auth import current_user, require_scope
+from esap_core.api.blueprint import Blueprint
+from esap_core.auth import current_user, require_scope, signed_in
 
 blp = Blueprint("account", __name__, description="Your account and personal API tokens")
 
@@ -34,7 +34,14 @@ class TokenSchema(Schema):
     expires = fields.String(
         load_default="30d",
         load_only=True,
-        metadata={"description": "30d, 12h, never, or an ISO date", "example": "30d"},
+        validate=validate.Regexp(
+            tokens.EXPIRY_GRAMMAR, error="Cannot read the expiry {input!r}: use 30d, 12h, never or a date."
+        ),
+        metadata={
+            "description": "30d, 12h, 90m, never, or an ISO date; at most ten years ahead, and never past "
+            "the expiry of the token this request carries",
+            "example": "30d",
+        },
     )
     expires_at = fields.AwareDateTime(dump_only=True, attribute="expires", allow_none=True)
     created = fields.AwareDateTime(dump_only=True)
@@ -49,15 +56,10 @@ class TokenListSchema(Schema):
     tokens = fields.List(fields.Nested(TokenSchema), required=True)
 
 
-def _any_scope(view):
-    # Every signed-in caller may manage their own tokens; basket:read is the smallest scope there is.
-    return require_scope("basket:read")(view)
-
-
 @blp.route("/me")
 class Me(MethodView):
     @blp.response(200, MeSchema)
-    @_any_scope
+    @signed_in
     def get(self):
         """The account this request acts for, and the scopes it carries."""
         user = current_user()
@@ -74,23 +76,28 @@ class Me(MethodView):
 @blp.route("/tokens")
 class Tokens(MethodView):
     @blp.response(200, TokenListSchema)
-    @_any_scope
+    @require_scope("tokens")
     def get(self):
         """Your live personal API tokens (never their secrets)."""
         return {"tokens": tokens.list_for(current_user())}
 
     @blp.arguments(TokenSchema)
     @blp.response(201, NewTokenSchema)
-    @_any_scope
+    @require_scope("tokens")
     def post(self, data):
-        """Create a token. A token can only create tokens with scopes it has itself."""
+        """Create a token. A token can only create tokens with scopes it has itself, which do not outlive it."""
         wanted = set(data["scopes"])
         if not wanted <= g.scopes:
             abort(403, f"This request cannot grant scopes it does not have: {', '.join(sorted(wanted - g.scopes))}.")
         try:
             expires = tokens.parse_expiry(data["expires"])
             token, secret = tokens.create(
-                current_user(), data["name"], sorted(wanted), expires, admin=accounts.is_admin(current_user())
+                current_user(),
+                data["name"],
+                sorted(wanted),
+                expires,
+                admin=accounts.is_admin(current_user()),
+                parent=g.get("token"),
             )
         except tokens.TokenError as error:
             abort(400, str(error))
@@ -103,7 +110,7 @@ class Tokens(MethodView):
 @blp.route("/tokens/<int:token_id>")
 class TokenById(MethodView):
     @blp.response(204)
-    @_any_scope
+    @require_scope("tokens")
     def delete(self, token_id: int):
         """Revoke one of your tokens."""
         if not tokens.revoke(current_user(), token_id):

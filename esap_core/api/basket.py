@@ -9,7 +9,7 @@ from flask.views import MethodView
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_dump, pre_load, validate, validates_schema
 
 from esap_core import basket, basket_export
-from esap_core.api import Blueprint
+from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 from esap_core.db import MAX_ID
 
@@ -112,12 +112,15 @@ class ItemPageSchema(Schema):
 class RemoveArgs(Schema):
     id = fields.List(
         fields.Integer(validate=validate.Range(min=1, max=MAX_ID)),
-        metadata={"description": "Items to remove (repeat the parameter)"},
+        metadata={"description": "Items to remove (repeat the parameter). Give `id`, or `all=true`: one is required."},
     )
-    all = fields.Boolean(load_default=False, metadata={"description": "Clear the whole basket"})
+    all = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Clear the whole basket. Give `id`, or `all=true`: one is required."},
+    )
 
     @validates_schema
-    def something(self, data, **kwargs):
+    def id_or_all(self, data, **kwargs):
         if not data.get("id") and not data.get("all"):
             raise ValidationError("Name the items to remove with id=..., or clear the basket with all=true.")
 
@@ -128,7 +131,10 @@ class RemovedSchema(Schema):
 
 
 class ExportArgs(Schema):
-    format = fields.String(metadata={"description": "json, csv or votable; else the Accept header decides"})
+    format = fields.String(
+        validate=validate.OneOf(list(FORMATS), error="Unknown format {input!r}: choose json, csv or votable."),
+        metadata={"description": "json, csv or votable; without it the Accept header decides"},
+    )
     access_token = fields.String(
         metadata={"description": "A token in the URL, for tools that cannot send headers (astropy's Table.read)"}
     )
@@ -252,9 +258,7 @@ class Export(MethodView):
             chosen = {v: k for k, v in FORMATS.items()}.get(best)
             if chosen is None:
                 abort(406, f"The basket is served as {', '.join(FORMATS.values())}.")
-        elif chosen not in FORMATS:
-            abort(400, f"Unknown format {chosen!r}: choose json, csv or votable.")
-        items = [basket.as_dict(item) for item in basket.all_items(current_user())]
+        items = basket.item_dicts(current_user())
         if chosen == "json":
             return basket_export.to_json(items)
         text = basket_export.to_csv(items) if chosen == "csv" else basket_export.to_votable(items)

@@ -1,6 +1,7 @@
 """Read-only compatibility with notebooks written for the first ESAP and its "shopping client".
 
-That client read ``GET /esap-api/accounts/user-profiles/`` with a Bearer token and took
+That client read ``GET /esap-api/accounts/user-profiles/`` with a Bearer token (a personal
+token, or the user's access token from ESAP's issuer: esap_core/access_tokens.py) and took
 ``results[0].shopping_cart``: objects whose ``item_data`` is a JSON string of
 ``{"archive": ..., "record": {...}}``. The same basket is served in that shape.
 """
@@ -13,7 +14,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from esap_core import basket
-from esap_core.api import Blueprint
+from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 
 blp = Blueprint(
@@ -44,16 +45,19 @@ class ProfileListSchema(Schema):
 
 
 def record(item: dict) -> dict:
-    """What the first ESAP kept of a row: the archive's fields, with the identifier and where to get it."""
+    """What the first ESAP kept of a row: the archive's fields, with the identifier and where to get it.
+
+    The item's own identifier, title and URL come last: a payload key of the same name never hides them.
+    """
     if item["kind"] == basket.SOFTWARE:
-        return {"identifier": item["identifier"], "title": item["title"], **(item["software"] or {})}
+        return {**(item["software"] or {}), "identifier": item["identifier"], "title": item["title"]}
     fetch = item["fetch"]
-    extra = {
+    own = {
         "identifier": item["identifier"],
         "title": item["title"],
         "url": fetch.get("url") or fetch.get("service") or fetch.get("did", ""),
     }
-    return {**extra, **item["payload"]}
+    return {**item["payload"], **own}
 
 
 @blp.route("/accounts/user-profiles/")
@@ -68,7 +72,7 @@ class UserProfiles(MethodView):
                 "id": item["id"],
                 "item_data": json.dumps({"archive": item["archive"], "record": record(item)}, default=str),
             }
-            for item in map(basket.as_dict, basket.all_items(user))
+            for item in basket.item_dicts(user)
         ]
         profile = {"user_name": user.username, "full_name": user.name, "user_email": user.email, "shopping_cart": cart}
         return {"count": 1, "next": None, "previous": None, "results": [profile]}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict
-from functools import wraps
 from typing import Any
 
-from flask import abort, current_app, g, request
+from flask import abort, current_app, request
 from flask.views import MethodView
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from esap_core import discovery
-from esap_core.api import Blueprint
-from esap_core.auth import current_context, current_user
+from esap_core.api.blueprint import Blueprint
+from esap_core.auth import current_context, signed_in
 from esap_core.discovery import Outcome, QueryError
 from esap_core.hookspecs import Archive, FieldType, QueryField, QueryKind, ResultPage
 
@@ -114,18 +113,6 @@ class FanOutArgs(Schema):
     keywords = fields.String(metadata={"description": "Free text"})
 
 
-def signed_in(view):
-    """Any signed-in user or valid token may search: archives see who asks through the user context."""
-
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        if current_user() is None:
-            abort(401, g.get("auth_error") or "Log in, or send a personal API token as 'Authorization: Bearer'.")
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 def archives() -> dict[str, Archive]:
     return current_app.extensions["esap.plugins"].archives
 
@@ -155,7 +142,7 @@ def json_schema(specs: Iterable[QueryField]) -> dict[str, Any]:
 def describe(archive: Archive) -> dict[str, Any]:
     return {
         "name": archive.name,
-        "title": archive.title or archive.name,
+        "title": archive.label,
         "description": archive.description,
         "answers": sorted(kind.value for kind in archive.answers),
         "query_fields": [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import abort
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from esap_core import accounts, facilities
-from esap_core.api import Blueprint
+from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 
 blp = Blueprint("api_facilities", __name__, description="Compute facilities to launch software on")
@@ -22,6 +22,9 @@ class HealthCheckSchema(Schema):
     checked = fields.AwareDateTime(allow_none=True)
 
 
+HEALTH = HealthCheckSchema()  # one instance: building a schema per facility cost more than dumping it
+
+
 class FacilitySchema(Schema):
     name = fields.String(required=True, metadata={"example": "my-binderhub"})
     kind = fields.String(required=True, metadata={"example": "binderhub"})
@@ -33,7 +36,13 @@ class FacilitySchema(Schema):
     public = fields.Boolean(load_default=False, load_only=True, metadata={"description": "Admins only"})
     private = fields.Method("is_private", dump_only=True)
     accepts = fields.Method("accepted", dump_only=True)
-    health = fields.Function(lambda facility: HealthCheckSchema().dump(facility), dump_only=True)
+    health = fields.Function(lambda facility: HEALTH.dump(facility), dump_only=True)
+
+    @post_dump
+    def hide_kept_secrets(self, data, **kwargs):
+        if "settings" in data:
+            data["settings"] = facilities.shown(data["settings"])
+        return data
 
     def is_private(self, facility) -> bool:
         return facility.owner_id is not None

@@ -9,12 +9,10 @@ from flask import Response, abort
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from esap_core import basket, facilities, launches
-from esap_core.accounts import session
-from esap_core.api import Blueprint
+from esap_core import launches, provenance
+from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 from esap_core.db import MAX_ID
-from esap_core.models import Software
 from esap_core.security import external_url
 
 blp = Blueprint("api_launches", __name__, description="Launches: software with your data, on a facility")
@@ -26,9 +24,17 @@ class PhaseSchema(Schema):
     message = fields.String()
 
 
+class ClusterSchema(Schema):
+    facility = fields.Dict(dump_only=True, metadata={"description": "The cluster facility: name, kind, title, url"})
+    options = fields.Dict(dump_only=True)
+    name = fields.String(dump_only=True, metadata={"description": "The cluster's name at its facility"})
+    dashboard = fields.String(dump_only=True)
+    connection = fields.Dict(dump_only=True, metadata={"description": "How a session reaches it (no credentials)"})
+
+
 class LaunchSchema(Schema):
     id = fields.String(dump_only=True)
-    status = fields.String(dump_only=True, metadata={"enum": ["queued", "running", "ready", "failed", "stopped"]})
+    status = fields.String(dump_only=True, metadata={"enum": [str(status) for status in launches.Status]})
     phase = fields.String(dump_only=True)
     progress = fields.Float(dump_only=True, allow_none=True, metadata={"description": "percent of this phase"})
     phases = fields.List(fields.Nested(PhaseSchema), dump_only=True)
@@ -36,6 +42,10 @@ class LaunchSchema(Schema):
     facility = fields.Dict(dump_only=True)
     data = fields.List(fields.Dict(), dump_only=True, metadata={"description": "The data items, as launched"})
     details = fields.Dict(dump_only=True, metadata={"description": "What the facility reported: commit, image"})
+    cluster = fields.Nested(ClusterSchema, dump_only=True, metadata={"description": "Its cluster, if any"})
+    cluster_state = fields.String(
+        dump_only=True, metadata={"enum": ["", "starting", "running", "stopped", "lost"], "description": "'' for none"}
+    )
     url = fields.String(dump_only=True, metadata={"description": "Where the session is, once ready"})
     message = fields.String(dump_only=True)
     created = fields.AwareDateTime(dump_only=True)
@@ -51,6 +61,16 @@ class NewLaunchSchema(Schema):
         metadata={"description": "Ids of basket data items to take along; all of them when left out"},
     )
     options = fields.Dict(load_default=dict, metadata={"description": "The facility's checkout choices"})
+    cluster = fields.Nested(
+        lambda: NewClusterSchema(),
+        load_default=None,
+        metadata={"description": "A cluster to start beside a notebook session (a Dask Gateway facility's)"},
+    )
+
+
+class NewClusterSchema(Schema):
+    facility = fields.String(required=True, metadata={"description": "The cluster facility's name"})
+    options = fields.Dict(load_default=dict, metadata={"description": "Its checkout choices (workers, ...)"})
 
 
 class LaunchListSchema(Schema):
@@ -60,27 +80,6 @@ class LaunchListSchema(Schema):
 class DataSchema(Schema):
     items = fields.List(fields.Dict(), required=True)
     total = fields.Integer(required=True)
-
-
-def start(user, software_id: int, facility_name: str, item_ids: list[int] | None, options: dict):
-    """Shared by the API and the checkout page: resolve the choices and create the launch."""
-    software = session().get(Software, software_id)
-    if software is None or (software.owner_id is not None and software.owner_id != user.id):
-        abort(400, f"There is no software with id {software_id}.")
-    facility = facilities.get_visible(user, facility_name)
-    if facility is None:
-        abort(400, f"There is no facility named {facility_name!r} that you can use.")
-    items = basket.all_items(user)
-    if item_ids is not None:
-        chosen = set(item_ids)
-        unknown = chosen - {item.id for item in items}
-        if unknown:
-            abort(400, f"Your basket has no items with ids {', '.join(map(str, sorted(unknown)))}.")
-        items = [item for item in items if item.id in chosen]
-    try:
-        return launches.create(user, software, facility, items, options, external_url("pages.home"))
-    except launches.LaunchProblem as error:
-        abort(400, str(error))
 
 
 def own_launch_or_404(launch_id: str):
@@ -104,7 +103,12 @@ class Launches(MethodView):
     @require_scope("launch")
     def post(self, data):
         """Launch software with data from your basket on a facility; follow it at /launches/{id}."""
-        return start(current_user(), data["software_id"], data["facility"], data.get("items"), data["options"])
+        user, home = current_user(), external_url("pages.home")
+        args = data["software_id"], data["facility"], data.get("items"), data["options"], home, data["cluster"]
+        try:
+            return launches.start(user, *args)
+        except launches.LaunchProblem as error:
+            abort(400, str(error))
 
 
 @blp.route("/launches/<launch_id>")
@@ -138,6 +142,56 @@ class LaunchData(MethodView):
         """The data items a launch took along (what the session's staging notebook fetches)."""
         items = own_launch_or_404(launch_id).data
         return {"items": [{"kind": "data", **item} for item in items], "total": len(items)}
+
+
+def _provenance_args(launch_id: str):
+    launch = own_launch_or_404(launch_id)
+    user = current_user()
+    return launch, external_url("launches.show", launch_id=launch.id), user.name or user.username
+
+
+@blp.route("/launches/<launch_id>/provenance.crate.zip")
+class LaunchCrate(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "An RO-Crate (1.3) of the launch: a ZIP holding ro-crate-metadata.json",
+                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            "404": {"description": "No such launch of yours"},
+        }
+    )
+    @require_scope("launch")
+    def get(self, launch_id: str):
+        """The launch's provenance as an RO-Crate: software at its commit or image, data, facility, phases, outcome."""
+        launch, url, who = _provenance_args(launch_id)
+        return Response(
+            provenance.crate_zip(launch, url, who),
+            mimetype="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="esap-launch-{launch.id}.crate.zip"'},
+        )
+
+
+@blp.route("/launches/<launch_id>/provenance.prov.json")
+class LaunchProv(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "W3C PROV-JSON of the launch",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "404": {"description": "No such launch of yours"},
+        }
+    )
+    @require_scope("launch")
+    def get(self, launch_id: str):
+        """The launch's provenance as W3C PROV-JSON (an activity that used the software and the data)."""
+        launch, url, who = _provenance_args(launch_id)
+        return Response(
+            provenance.prov_json(launch, url, who),
+            mimetype="application/json",
+            headers={"Content-Disposition": f'inline; filename="esap-launch-{launch.id}.prov.json"'},
+        )
 
 
 @blp.route("/client/esap_client.py")

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from esap_core.api import Blueprint
+from esap_core.api.blueprint import Blueprint
 
 blp = Blueprint("meta", __name__, description="ESAP's health and its plugins")
 
@@ -34,6 +34,7 @@ class PluginSchema(Schema):
     hooks = fields.List(fields.String(), required=True)
     registered = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True)
     error = fields.String(required=True)
+    note = fields.String(required=True, metadata={"description": "Why a plugin that loaded registered nothing"})
 
 
 class PluginListSchema(Schema):
@@ -63,7 +64,7 @@ class Health(MethodView):
         from esap_core import __version__
 
         database = database_status()
-        queue = current_app.extensions["esap.jobs"].status()
+        queue = current_app.extensions["esap.queue"].status()
         reasons = [message for ok, message in (database, queue) if not ok]
         return {
             "status": "degraded" if reasons else "ok",

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from esap_core import catalogue, harvest
-from esap_core.api import Blueprint
+from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 
 blp = Blueprint("api_software", __name__, description="The software catalogue and its harvests")
@@ -94,6 +94,7 @@ class StartedSchema(Schema):
 
 @blp.route("/software")
 class Search(MethodView):
+    @blp.doc(security=[])
     @blp.arguments(SearchArgs, location="query")
     @blp.response(200, SoftwarePageSchema)
     def get(self, args):
@@ -120,6 +121,7 @@ class Search(MethodView):
 
 @blp.route("/software/<int:software_id>")
 class Record(MethodView):
+    @blp.doc(security=[])
     @blp.response(200, SoftwareSchema)
     def get(self, software_id: int):
         """One record of the catalogue."""

@@ -9,13 +9,15 @@ the database (``plugin_state``) and harvested with these. Nothing is fetched fro
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from esap_core import Settings, SoftwareRecord, SoftwareSource, UIType, hookimpl
+from esap_core import HarvestProblem, Settings, SoftwareRecord, SoftwareSource, UIType, hookimpl
 
+log = logging.getLogger(__name__)
 NAME = "git-repositories"
 FIELDS = ("url", "name", "ref", "path", "ui_type", "description", "keywords", "runtime_platform")
 STATE_KEY = "repositories"
@@ -56,7 +58,7 @@ def identifier(entry: Mapping[str, Any]) -> str:
 
 def stored() -> list[dict[str, Any]]:
     """The repositories added on the admin page (this built-in may use the core's database)."""
-    from esap_core.accounts import session
+    from esap_core.db import session
     from esap_core.models import PluginState
 
     row = session().get(PluginState, (NAME, STATE_KEY))
@@ -64,7 +66,7 @@ def stored() -> list[dict[str, Any]]:
 
 
 def store(entries: list[dict[str, Any]]) -> None:
-    from esap_core.accounts import session
+    from esap_core.db import session
     from esap_core.models import PluginState
 
     db = session()
@@ -97,10 +99,13 @@ class GitRepositories(SoftwareSource):
     title = "Git repositories"
     description = "Repositories registered by the administrators of this ESAP."
 
-    def __init__(self, configured: list[dict[str, Any]]):
+    def __init__(self, configured: list[dict[str, Any]], unusable: Mapping[str, str] | None = None):
         self.configured = configured
+        self.unusable = dict(unusable or {})  # configured entries that cannot be used: where → why
 
-    def harvest(self, since: datetime | None) -> Iterable[SoftwareRecord]:
+    def harvest(self, since: datetime | None) -> Iterable[SoftwareRecord | HarvestProblem]:
+        for where, reason in self.unusable.items():
+            yield HarvestProblem(external_id=where, reason=reason)
         for entry in [*self.configured, *stored()]:
             yield SoftwareRecord(
                 external_id=identifier(entry),
@@ -120,12 +125,17 @@ def register_software_sources(register: Callable[[SoftwareSource], None], settin
     entries = settings.get("repositories", [])
     if not isinstance(entries, list):
         raise ValueError("repositories must be a list of tables, such as [[plugins.git-repositories.repositories]]")
-    configured = []
+    configured, unusable = [], {}
     for number, entry in enumerate(entries, 1):
+        # One bad entry fails alone, named in the harvest's problems; the others load.
+        where = f"repositories[{number}]"
         if not isinstance(entry, Mapping):
-            raise ValueError(f"repositories[{number}] must be a table with at least a url")
+            unusable[where] = "must be a table with at least a url"
+            continue
         try:
             configured.append(repository(entry))
         except ValueError as error:
-            raise ValueError(f"repositories[{number}]: {error}") from None
-    register(GitRepositories(configured))
+            unusable[where] = str(error)
+    for where, reason in unusable.items():
+        log.warning("[plugins.git-repositories] %s: %s", where, reason)
+    register(GitRepositories(configured, unusable))

@@ -2,52 +2,62 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, render_template, request
-from flask_htmx import HTMX
+from flask import Flask, request
 
 from esap_core import __version__
+from esap_core.web.rendering import htmx
 
-htmx = HTMX()
-
-# The navigation; a section whose endpoint does not exist yet is shown dimmed.
+# The navigation: (label, endpoint), in the order of a researcher's work.
 SECTIONS = (
     ("Data", "data.search"),
     ("Software", "software.search"),
     ("Facilities", "facilities.index"),
     ("Basket", "basket.page"),
+    ("Workspace", "workspace.page"),
     ("Launches", "launches.index"),
+    ("Jobs", "jobs.index"),
     ("Plugins", "pages.plugins"),
     ("API docs", "api_docs.docs_page"),
 )
 
 
-def render(template: str, **context) -> str:
-    """Render a page, or only its content block when HTMX asks for a fragment."""
-    fragment = bool(htmx) and not htmx.boosted
-    return render_template(template, fragment=fragment, **context)
-
-
 def init_app(app: Flask) -> None:
+    from esap_core import facilities as facility_status
     from esap_core.models import now
-    from esap_core.web import admin, basket, data, facilities, launches, pages, profile, software
+    from esap_core.web import (
+        admin,
+        basket,
+        data,
+        facilities,
+        jobs,
+        launches,
+        login,
+        pages,
+        profile,
+        samp,
+        software,
+        workspace,
+    )
+    from esap_core.workspace import human_size
 
     htmx.init_app(app)
     app.jinja_env.globals["now"] = now
-    for module in (pages, profile, basket, facilities, launches, data, software, admin):
+    app.jinja_env.globals["busy_notice"] = facility_status.busy_notice
+    app.jinja_env.globals["human_size"] = human_size
+    for module in (pages, login, profile, basket, workspace, facilities, launches, jobs, data, software, admin):
         app.register_blueprint(module.blueprint)
+    samp.init_app(app)
 
     @app.context_processor
     def navigation():
-        from esap_core import basket
         from esap_core.auth import current_user
 
         user = current_user()
-        sections = [(label, endpoint if endpoint in app.view_functions else None) for label, endpoint in SECTIONS]
         return {
-            "sections": sections,
+            "sections": SECTIONS,
             "esap_version": __version__,
             "current_user": user,
-            "basket_count": (g.basket_count if "basket_count" in g else basket.count(user)) if user else 0,
+            "basket_count": basket.navigation_count(user),
             "local_mode": app.extensions["esap.config"].local_mode,
         }
 
@@ -57,6 +67,11 @@ def init_app(app: Flask) -> None:
         if response.mimetype == "text/html":
             response.vary.add("HX-Request")
         return response
+
+    @app.template_test("web_link")
+    def web_link(value) -> bool:
+        """Only http(s) URLs ever become links: archive and plugin data may hold javascript: and the like."""
+        return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
 
     @app.template_filter("active")
     def active(endpoint: str | None) -> bool:

@@ -10,7 +10,7 @@ from esap_core import catalogue, harvest
 from esap_core.accounts import is_admin
 from esap_core.auth import current_user, login_required
 from esap_core.builtins import git_repositories
-from esap_core.web import htmx, render
+from esap_core.web.rendering import htmx, render
 
 blueprint = Blueprint("admin", __name__)
 
@@ -35,7 +35,7 @@ def _row(name: str) -> dict:
     running = bool(live and live.get("status") in harvest.RUNNING)
     return {
         "name": name,
-        "title": source.title or name,
+        "title": source.label,
         "plugin": current_app.extensions["esap.plugins"].owner("software source", name) or "",
         "records": catalogue.count(name),
         "last": state.get("last"),

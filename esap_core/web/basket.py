@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from itertools import groupby
 
-from flask import Blueprint, abort, current_app, g, make_response, render_template, request
+from flask import Blueprint, abort, g, make_response, render_template, request
 
 from esap_core import basket, suggestions
 from esap_core.auth import current_user, login_required
-from esap_core.web import htmx, render
+from esap_core.db import database_id
+from esap_core.inputs import InvalidInput, load_json
+from esap_core.web.rendering import htmx, render
 
 blueprint = Blueprint("basket", __name__)
 CHANGED = "basket-changed"  # the event every page's basket count listens for
@@ -22,13 +23,19 @@ def _groups(items):
         yield ("Software" if kind == basket.SOFTWARE else archive), kind, list(group)
 
 
+def navigation_count(user) -> int:
+    """The count beside "Basket" in the navigation: the one this request's basket page made, else the database's."""
+    if "basket_count" not in g:
+        g.basket_count = basket.count(user) if user else 0
+    return g.basket_count
+
+
 def _page(status: int = 200, changed: bool = False, **extra):
     items = basket.all_items(current_user())
-    g.basket_count = len(items)  # the navigation's count, without asking the database again
+    g.basket_count = len(items)  # navigation_count shows it without asking the database again
     context = {
         "groups": list(_groups(items)),
         "total": len(items),
-        "checkout": "launches.checkout" in current_app.view_functions,
         "suggestions": suggestions.for_basket(current_user(), items),
         **extra,
     }
@@ -75,7 +82,7 @@ def add():
     form = request.form
     try:
         if form.get("kind") == basket.SOFTWARE:
-            new = basket.software_item(current_user(), int(form.get("software_id", "")))
+            new = basket.software_item(current_user(), database_id(form.get("software_id", "")))
         else:
             new = basket.data_item(
                 form.get("archive", ""),
@@ -94,11 +101,10 @@ def add():
 
 
 def _json_field(name: str) -> dict:
-    text = request.form.get(name) or "{}"
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise basket.BasketError(f"The {name} field is not valid JSON.") from None
+        value = load_json(request.form.get(name) or "{}", f"The {name} field")
+    except InvalidInput as error:
+        raise basket.BasketError(str(error)) from None
     if not isinstance(value, dict):
         raise basket.BasketError(f"The {name} field must be a JSON object.")
     return value

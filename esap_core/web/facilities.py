@@ -6,7 +6,7 @@ from flask import Blueprint, abort, redirect, request, url_for
 
 from esap_core import accounts, facilities
 from esap_core.auth import current_user, login_required
-from esap_core.web import render
+from esap_core.web.rendering import render
 
 blueprint = Blueprint("facilities", __name__)
 

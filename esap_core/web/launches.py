@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, request, url_for
 from sqlalchemy import select
 
-from esap_core import basket, catalogue, facilities, launches, suggestions
-from esap_core.accounts import session
-from esap_core.api.launches import own_launch_or_404, start
+from esap_core import basket, catalogue, clusters, facilities, launches, suggestions
 from esap_core.auth import current_user, login_required
+from esap_core.db import database_id, database_ids, session
+from esap_core.hookspecs import SessionFacility
 from esap_core.models import Software
-from esap_core.web import render
+from esap_core.security import external_url
+from esap_core.web import jobs as jobs_pages
+from esap_core.web.rendering import render
 
 blueprint = Blueprint("launches", __name__)
 
@@ -38,28 +40,51 @@ def _software_choices(user) -> list[tuple[Software, str]]:
 @login_required
 def checkout():
     user = current_user()
-    software = _chosen_software(user, request.args.get("software", type=int))
+    software = _chosen_software(user, request.args.get("software"))
     context = {"software": software, "software_choices": _software_choices(user) if software is None else []}
     if software is not None:
         context["facility_choices"] = facilities.visible(user, software.ui_type, request.args.get("q", ""))
         facility = facilities.get_visible(user, request.args.get("facility", ""))
         if facility is not None and facilities.accepts(facility, software.ui_type):
-            kind = facilities.type_of(facility)
+            options, options_problem = facilities.checkout_options(facility)
             context.update(
                 facility=facility,
-                options=kind.options(facilities.for_plugin(facility)),
+                options=options,
+                options_problem=options_problem,
                 items=[item for item in basket.all_items(user) if item.kind == basket.DATA],
+                **jobs_pages.checkout(facility),
             )
+            # A facility that only runs jobs offers no session: its page is the job form alone.
+            context["job_only"] = context.get("runs_jobs") and not isinstance(
+                facilities.type_of(facility), SessionFacility
+            )
+            if not context["job_only"]:
+                context.update(clusters.checkout(user, software, facility, request.args.get("cluster", "")))
     return render("checkout.html", q=request.args.get("q", ""), **context)
 
 
-def _chosen_software(user, software_id: int | None) -> Software | None:
-    if software_id is None:
+def _chosen_software(user, chosen: str | None) -> Software | None:
+    if chosen is None:
         return None
-    software = session().get(Software, software_id)
-    if software is None or (software.owner_id is not None and software.owner_id != user.id):
+    try:
+        software = catalogue.get(user, database_id(chosen))
+    except ValueError:
+        software = None
+    if software is None:
         abort(404, "There is no such software.")
     return software
+
+
+def _own_launch_or_404(launch_id: str):
+    return launches.visible(current_user(), launch_id) or abort(404, "You have no launch with that id.")
+
+
+def _start(software_id: int, facility_name: str, item_ids: list[int] | None, options: dict, cluster: dict | None):
+    home = external_url("pages.home")
+    try:
+        return launches.start(current_user(), software_id, facility_name, item_ids, options, home, cluster)
+    except launches.LaunchProblem as error:
+        abort(400, str(error))
 
 
 @blueprint.post("/launches")
@@ -67,11 +92,15 @@ def _chosen_software(user, software_id: int | None) -> Software | None:
 def create():
     form = request.form
     options = {key.removeprefix("option-"): value for key, value in form.items() if key.startswith("option-")}
-    item_ids = [int(value) for value in form.getlist("items") if value.isdigit()]
-    software_id = form.get("software_id", type=int)
+    cluster_options = {
+        key.removeprefix("cluster-option-"): value for key, value in form.items() if key.startswith("cluster-option-")
+    }
+    cluster = {"facility": form["cluster"], "options": cluster_options} if form.get("cluster") else None
+    item_ids = database_ids(form.getlist("items"))
+    software_id = form.get("software_id", type=database_id)
     if software_id is None:
         abort(400, "Choose the software to launch.")
-    launch = start(current_user(), software_id, form.get("facility", ""), item_ids, options)
+    launch = _start(software_id, form.get("facility", ""), item_ids, options, cluster)
     notify = "?notify=1" if form.get("notify") else ""
     return redirect(url_for("launches.show", launch_id=launch.id) + notify)
 
@@ -85,21 +114,21 @@ def index():
 @blueprint.get("/launches/<launch_id>")
 @login_required
 def show(launch_id: str):
-    launch = own_launch_or_404(launch_id)
-    return render("launch.html", launch=launch, can_stop=launches.can_stop(launch))
+    launch = _own_launch_or_404(launch_id)
+    return render("launch.html", launch=launch, stop_label=launches.stop_label(launch))
 
 
 @blueprint.get("/launches/<launch_id>/status")
 @login_required
 def status(launch_id: str):
-    launch = own_launch_or_404(launch_id)
-    return render("_launch_status.html", launch=launch, can_stop=launches.can_stop(launch), oob=True)
+    launch = _own_launch_or_404(launch_id)
+    return render("_launch_status.html", launch=launch, stop_label=launches.stop_label(launch), oob=True)
 
 
 @blueprint.post("/launches/<launch_id>/stop")
 @login_required
 def stop(launch_id: str):
-    launch = own_launch_or_404(launch_id)
+    launch = _own_launch_or_404(launch_id)
     try:
         launches.stop(launch)
     except launches.LaunchProblem as error:
@@ -111,10 +140,11 @@ def stop(launch_id: str):
 @login_required
 def again(launch_id: str):
     """Launch the same software on the same facility with the same data (those still in the basket)."""
-    launch = own_launch_or_404(launch_id)
+    launch = _own_launch_or_404(launch_id)
     if launch.software_id is None or launch.facility_id is None:
         abort(409, "The software or the facility of that launch is gone.")
     in_basket = {item.id for item in basket.all_items(current_user())}
     item_ids = [item["id"] for item in launch.data if item.get("id") in in_basket]
-    new = start(current_user(), launch.software_id, launch.facility["name"], item_ids, launch.options)
+    cluster = clusters.choice_of(launch)
+    new = _start(launch.software_id, launch.facility["name"], item_ids, launch.options, cluster)
     return redirect(url_for("launches.show", launch_id=new.id))

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from esap_core import accounts, credentials, facilities, launches, tokens
 from esap_core.auth import current_user, login_required
-from esap_core.web import htmx, render
+from esap_core.web.rendering import htmx, render
 
 blueprint = Blueprint("profile", __name__)
 

@@ -7,15 +7,16 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from esap_core import catalogue
 from esap_core.accounts import is_admin
 from esap_core.auth import current_user, login_required
-from esap_core.web import htmx, render
+from esap_core.web.rendering import htmx, render
 
 blueprint = Blueprint("software", __name__)
 PAGE_SIZE = 20
+MAX_PAGE = 10_000  # as the API allows
 RESULTS_ID = "software-results"
 
 
 def _query(args) -> catalogue.Query:
-    page = args.get("page", 1, type=int) or 1
+    page = min(max(args.get("page", 1, type=int) or 1, 1), MAX_PAGE)
     return catalogue.Query(
         text=args.get("q", ""),
         author=args.get("author", "")[:200],
@@ -29,9 +30,7 @@ def _query(args) -> catalogue.Query:
 
 
 def _source_titles() -> dict[str, str]:
-    titles = {
-        name: source.title or name for name, source in current_app.extensions["esap.plugins"].software_sources.items()
-    }
+    titles = {name: source.label for name, source in current_app.extensions["esap.plugins"].software_sources.items()}
     return {**titles, catalogue.PRIVATE_SOURCE: "Your own"}
 
 

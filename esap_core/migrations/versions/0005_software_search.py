@@ -5,7 +5,7 @@ Revises: 0004
 
 The full-text index differs per database: an FTS5 table kept in step by triggers on SQLite, a
 generated ``tsvector`` column with a GIN index on PostgreSQL. Every object it adds has
-``software_fts`` in its name (see ``esap_core.catalogue.compared_by_alembic``).
+``software_fts`` in its name (see ``esap_core.schema.compared_by_alembic``).
 """
 
 import sqlalchemy as sa

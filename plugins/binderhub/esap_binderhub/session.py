@@ -16,19 +16,18 @@ import requests
 from esap_core import FacilityError
 
 
-def put_files(server_url: str, token: str, files: Mapping[str, str], timeout: float) -> None:
-    """Write ``files`` (path -> text) into the server; notebooks go in as notebooks."""
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"token {token}"
-        created: set[str] = set()
-        # Settings files first, so the notebook never appears without them.
-        for path in sorted(files, key=lambda name: name.endswith(".ipynb")):
-            clean = _checked_path(path)
-            for folder in _parents(clean):
-                if folder not in created:
-                    _put(session, server_url, folder, {"type": "directory"}, timeout)
-                    created.add(folder)
-            _put(session, server_url, clean, _model(clean, files[path]), timeout)
+def put_files(http: requests.Session, server_url: str, token: str, files: Mapping[str, str], timeout: float) -> None:
+    """Write ``files`` (path -> text) into the server with ``token``; notebooks go in as notebooks."""
+    headers = {"Authorization": f"token {token}"}
+    created: set[str] = set()
+    # Settings files first, so the notebook never appears without them.
+    for path in sorted(files, key=lambda name: name.endswith(".ipynb")):
+        clean = _checked_path(path)
+        for folder in _parents(clean):
+            if folder not in created:
+                _put(http, server_url, folder, {"type": "directory"}, headers, timeout)
+                created.add(folder)
+        _put(http, server_url, clean, _model(clean, files[path]), headers, timeout)
 
 
 def _checked_path(path: str) -> str:
@@ -52,10 +51,12 @@ def _model(path: str, text: str) -> dict:
     return {"type": "file", "format": "text", "content": text}
 
 
-def _put(session: requests.Session, server_url: str, path: str, model: dict, timeout: float) -> None:
+def _put(
+    http: requests.Session, server_url: str, path: str, model: dict, headers: Mapping[str, str], timeout: float
+) -> None:
     url = urllib.parse.urljoin(server_url, "api/contents/" + urllib.parse.quote(path))
     try:
-        response = session.put(url, json=model, timeout=timeout)
+        response = http.put(url, json=model, headers=dict(headers), timeout=timeout)
     except requests.RequestException as error:
         raise FacilityError(f"Could not write {path!r} into the Jupyter session: {error}") from None
     if response.status_code not in (200, 201):

@@ -10,11 +10,12 @@ from esap_core import (
     DataItem,
     Facility,
     LaunchRequest,
+    Secret,
     Settings,
     SoftwareRecord,
     UserContext,
 )
-from esap_core.testing import RecordingReport
+from esap_core.testing import RecordingReport, load_fixtures
 
 _launch_ids = itertools.count(1)
 
@@ -39,7 +40,9 @@ def staging_files(launch_id: str, settings_name: str = "esap_settings.json") -> 
     return {f"esap-{launch_id}.ipynb": json.dumps(notebook), settings_name: json.dumps(settings)}
 
 
-def launch_request(software: SoftwareRecord, settings_name: str = "esap_settings.json") -> LaunchRequest:
+def launch_request(
+    software: SoftwareRecord, settings_name: str = "esap_settings.json", personal_token: Secret | None = None
+) -> LaunchRequest:
     launch_id = f"launch-{next(_launch_ids)}"
     item = DataItem(
         identifier="ivo://example/tap?m31",
@@ -52,6 +55,7 @@ def launch_request(software: SoftwareRecord, settings_name: str = "esap_settings
         data=(item,),
         user=UserContext(username="alice", claims={"email": "alice@example.org"}),
         staging_notebook=lambda: staging_files(launch_id, settings_name),
+        personal_token=personal_token,
     )
 
 
@@ -70,16 +74,25 @@ def report() -> RecordingReport:
     return RecordingReport()
 
 
+@pytest.fixture(autouse=True)
+def fresh_binderhub(binderhub_server):
+    """Every test starts with a healthy hub: no rate limit, no login, nothing scripted."""
+    binderhub_server.reset()
+    yield
+    binderhub_server.reset()
+
+
 @pytest.fixture
 def hub(binderhub_server):
-    """A factory of facilities on the local BinderHub, with settings of the test's choice."""
+    """A factory of facilities on the local BinderHub, with settings of the test's choice (an admin's: on loopback)."""
 
     def make(**settings: Any) -> Facility:
         return Facility(
             name="local-binder",
             kind="binderhub",
             url=binderhub_server.url + "/",
-            settings=Settings("binderhub", settings),
+            settings=Settings("facility:local-binder", settings),
+            trusted=True,
         )
 
     return make
@@ -87,7 +100,7 @@ def hub(binderhub_server):
 
 @pytest.fixture
 def make_request():
-    """``make_request(software, settings_name=...)``: a LaunchRequest with a staging notebook."""
+    """``make_request(software, settings_name=..., personal_token=...)``: a LaunchRequest with a staging notebook."""
     return launch_request
 
 
@@ -95,3 +108,7 @@ def make_request():
 def github():
     """``github(repo, ref="main", path="")``: a software record on github.com."""
     return github_software
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_binderhub.testing")  # its servers, once

@@ -6,9 +6,14 @@ import pytest
 import requests
 from esap_binderhub.build import BuildLimits, follow_build
 
-from esap_core import FacilityError
+from esap_core import FacilityError, GuardedSession
 
 LIMITS = BuildLimits(timeout=30, read_timeout=10)
+
+
+def follow(url: str, spec: str, report) -> dict:
+    with GuardedSession(private_ok=True) as http:
+        return follow_build(http, url, spec, LIMITS, report, {}, lambda: "")
 
 
 def events_of(response: requests.Response) -> list[dict]:
@@ -57,18 +62,18 @@ def test_build_only_needs_the_api_only_mode(binderhub_server):
 
 def test_an_unknown_provider_fails_with_binderhubs_message(binderhub_server, report):
     with pytest.raises(FacilityError, match="BinderHub: No provider found for prefix svn$"):
-        follow_build(binderhub_server.url, "svn/esap-tests/repo/main", LIMITS, report)
+        follow(binderhub_server.url, "svn/esap-tests/repo/main", report)
 
 
 def test_a_malformed_github_spec_fails_with_binderhubs_message(binderhub_server, report):
     with pytest.raises(FacilityError, match='Spec is not of the form "user/repo/ref", provided: "only-user"'):
-        follow_build(binderhub_server.url, "gh/only-user", LIMITS, report)
+        follow(binderhub_server.url, "gh/only-user", report)
 
 
 def test_a_cached_image_skips_the_build(binderhub_server, report):
     binderhub_server.script("gh/esap-tests/cached/*", image_found=True)
 
-    ready = follow_build(binderhub_server.url, "gh/esap-tests/cached/main", LIMITS, report)
+    ready = follow(binderhub_server.url, "gh/esap-tests/cached/main", report)
 
     assert [phase.value for phase in report.phases] == ["built", "launching"]
     assert ready["binder_request"] == "v2/gh/esap-tests/cached/main"

@@ -14,12 +14,12 @@ from esap_core import (
     CheckResult,
     Facility,
     FacilityError,
-    FacilityType,
     FieldType,
     LaunchReport,
     LaunchRequest,
     Phase,
     QueryField,
+    StopsSessions,
     UIType,
     UserContext,
 )
@@ -31,11 +31,13 @@ from esap_jupyterhub.username import hub_username
 NEEDED_SCOPES = ("admin:users", "admin:servers", "access:servers")
 
 
-class JupyterHubFacility(FacilityType):
+class JupyterHubFacility(StopsSessions):
     kind = "jupyterhub"
     title = "JupyterHub"
     description = "Starts your own server on a JupyterHub and opens a notebook that fetches your data."
     accepts = frozenset({UIType.NOTEBOOK, UIType.WEB})
+    url_settings = frozenset({"hub_url", "api_url"})
+    secret_settings = frozenset({"api_token"})
 
     def options(self, facility: Facility) -> tuple[QueryField, ...]:
         """The choices the checkout page offers: a ``profile`` field, then the offered user options.
@@ -71,7 +73,7 @@ class JupyterHubFacility(FacilityType):
     def check(self, facility: Facility, timeout: float) -> CheckResult:
         """Ask the hub its version, what the token may do, and (if allowed) ``/info``."""
         settings = hub_settings(facility)
-        hub = Hub(settings.api_url, settings.hub_url, settings.api_token, time.monotonic() + timeout)
+        hub = _hub(facility, settings, timeout)
         try:
             version = hub.version()
             whoami = hub.get("/user", allowed=(200, 403)).json()
@@ -100,7 +102,7 @@ class JupyterHubFacility(FacilityType):
         username = hub_username(settings.username_template, request.user)
         server_name = _server_name(settings, request.launch_id)
         user_options = chosen_user_options(settings, request.options)
-        hub = Hub(settings.api_url, settings.hub_url, settings.api_token, time.monotonic() + settings.timeout)
+        hub = _hub(facility, settings, settings.timeout)
         try:
             report.phase(Phase.LAUNCHING, f"asking the hub for a server for {username}", 0.0)
             report.detail(hub_user=username, server_name=server_name)
@@ -114,11 +116,13 @@ class JupyterHubFacility(FacilityType):
         finally:
             hub.close()
         path = f"lab/tree/{quote(notebook)}" if notebook else "lab"
-        report.ready(hub.public_url(server["url"], path), f"your server on {facility.title or facility.name}")
+        report.ready(hub.public_url(server["url"], path), f"your server on {facility.label}")
 
-    def stop(self, facility: Facility, launch_id: str, user: UserContext) -> None:
+    def stop(
+        self, facility: Facility, launch_id: str, user: UserContext, details: Mapping[str, str] | None = None
+    ) -> None:
         settings = hub_settings(facility)
-        hub = Hub(settings.api_url, settings.hub_url, settings.api_token, time.monotonic() + settings.timeout)
+        hub = _hub(facility, settings, settings.timeout)
         try:
             hub.stop(hub_username(settings.username_template, user), _server_name(settings, launch_id))
         finally:
@@ -199,3 +203,8 @@ def _class_name(component: Any) -> str:
     if isinstance(component, dict):
         return f"{component.get('class', '')} {component.get('version', '')}".strip()
     return ""
+
+
+def _hub(facility: Facility, settings: HubSettings, seconds: float) -> Hub:
+    """The facility's hub for a call of at most ``seconds``, through its guarded session."""
+    return Hub(settings.api_url, settings.hub_url, settings.api_token, time.monotonic() + seconds, facility.http())

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from esap_core import FacilityError
+from esap_core import AddressRefused, FacilityError
 
 REQUEST_TIMEOUT = 30.0
 MESSAGE_LIMIT = 500  # the hub's answers are shown on pages: keep them short
@@ -25,13 +25,16 @@ class DeadlineExceeded(FacilityError):
 
 
 class Hub:
-    """One hub, seen through a service token, for the length of one call (``deadline`` is monotonic)."""
+    """One hub, seen through a service token, for the length of one call (``deadline`` is monotonic).
 
-    def __init__(self, api_url: str, hub_url: str, token: str, deadline: float):
+    ``session`` is the facility's guarded session (``Facility.http()``): every request goes through it.
+    """
+
+    def __init__(self, api_url: str, hub_url: str, token: str, deadline: float, session: requests.Session):
         self.api_url = api_url
         self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(hub_url))
         self.deadline = deadline
-        self.session = requests.Session()
+        self.session = session
         self.session.headers["Authorization"] = f"token {token}"
 
     def close(self) -> None:
@@ -129,6 +132,8 @@ class Hub:
             if self._remaining() <= 0:
                 raise DeadlineExceeded("the time allowed for the launch ran out") from None
             raise FacilityError(f"JupyterHub did not answer {method} {url} within {REQUEST_TIMEOUT:.0f} s") from None
+        except AddressRefused as error:
+            raise FacilityError(f"ESAP will not reach this JupyterHub: {error}") from None
         except requests.ConnectionError as error:
             raise FacilityError(f"JupyterHub at {self.api_url} does not answer: {_reason(error)}") from None
         if response.status_code in allowed:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esap_core import Facility, FacilityError, Secret
+from esap_core import Facility, FacilityError, SettingsError
 
 DEFAULT_TIMEOUT = 300.0
 
@@ -46,27 +46,25 @@ class HubSettings:
 def hub_settings(facility: Facility) -> HubSettings:
     """Read ``facility``'s settings; raise :class:`FacilityError` naming what is wrong."""
     values = facility.settings
-    hub_url = str(values.get("hub_url") or facility.url or "").rstrip("/")
-    if not hub_url.startswith(("http://", "https://")):
-        raise FacilityError(f"facility {facility.name!r}: hub_url must be an http(s) URL, got {hub_url!r}")
-    token = values.get("api_token")
-    if isinstance(token, Secret):
-        token = token.reveal()
-    if not isinstance(token, str) or not token:
-        raise FacilityError(f"facility {facility.name!r}: api_token (the hub service's token) is not set")
-    timeout = values.get("timeout", DEFAULT_TIMEOUT)
-    if not isinstance(timeout, int | float) or timeout <= 0:
-        raise FacilityError(f"facility {facility.name!r}: timeout must be a positive number of seconds")
-    return HubSettings(
-        hub_url=hub_url,
-        api_url=str(values.get("api_url") or f"{hub_url}/hub/api").rstrip("/"),
-        api_token=token,
-        username_template=str(values.get("username_template", "{preferred_username}")),
-        offered_options=tuple(_offered_option(facility, item) for item in values.get("user_options", ())),
-        profiles=tuple(_profile(facility, item) for item in values.get("profiles", ())),
-        named_servers=bool(values.get("named_servers", False)),
-        timeout=float(timeout),
-    )
+    try:
+        hub_url = values.url("hub_url", facility.url or "").rstrip("/")
+        if not hub_url:
+            raise SettingsError(values.where, "hub_url", "must be an http(s) URL (or the facility's URL one)")
+        token = values.secret("api_token")
+        if token is None or not token.reveal():
+            raise SettingsError(values.where, "api_token", "(the hub service's token) is not set")
+        return HubSettings(
+            hub_url=hub_url,
+            api_url=(values.url("api_url") or f"{hub_url}/hub/api").rstrip("/"),
+            api_token=token.reveal(),
+            username_template=values.text("username_template", "{preferred_username}"),
+            offered_options=tuple(_offered_option(facility, item) for item in values.get("user_options", ())),
+            profiles=tuple(_profile(facility, item) for item in values.get("profiles", ())),
+            named_servers=values.flag("named_servers"),
+            timeout=float(values.number("timeout", DEFAULT_TIMEOUT, positive=True)),
+        )
+    except SettingsError as error:
+        raise FacilityError(str(error)) from None
 
 
 def _offered_option(facility: Facility, item: Any) -> OfferedOption:

@@ -18,6 +18,7 @@ from esap_core import (
     SoftwareRecord,
     UserContext,
 )
+from esap_core.testing import load_fixtures
 
 NOTEBOOK = "esap-launch.ipynb"
 SETTINGS_FILE = "esap-launch.json"
@@ -56,6 +57,7 @@ def hub_facility(jupyterhub) -> Callable[..., Facility]:
             url=jupyterhub.hub_url,
             settings=Settings("jupyterhub", values),
             title="Test hub",
+            trusted=True,  # registered by an admin: ESAP may reach its loopback address
         )
 
     return make
@@ -89,3 +91,7 @@ def launch_request() -> Callable[..., LaunchRequest]:
         )
 
     return make
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_jupyterhub.testing")  # its servers, once

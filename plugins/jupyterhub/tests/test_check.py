@@ -3,7 +3,7 @@
 from esap_jupyterhub.facility import JupyterHubFacility
 
 from esap_core import Secret
-from tests.servers.jupyterhub import free_port
+from esap_core.testing import free_port
 
 FACILITY = JupyterHubFacility()
 

@@ -6,8 +6,7 @@ import pytest
 from esap_jupyterhub.facility import JupyterHubFacility
 
 from esap_core import FacilityError, Secret
-from esap_core.testing import RecordingReport
-from tests.servers.jupyterhub import free_port
+from esap_core.testing import RecordingReport, free_port
 
 FACILITY = JupyterHubFacility()
 

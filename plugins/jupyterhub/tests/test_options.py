@@ -77,8 +77,10 @@ def test_settings_default_to_the_facility_url():
     ("values", "message"),
     [
         ({"api_token": ""}, "api_token"),
-        ({"hub_url": "ftp://hub"}, "hub_url must be an http"),
-        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"hub_url": "ftp://hub"}, "setting 'hub_url' is not a usable URL: Only http:// and https://"),
+        ({"timeout": 0}, "setting 'timeout' must be a positive number"),
+        ({"named_servers": "yes"}, "setting 'named_servers' must be true or false"),
+        ({"api_token": "plain"}, "setting 'api_token' is a secret: reference it from the environment"),
         ({"profiles": [{"title": "no name"}]}, "each of profiles needs a name"),
         ({"user_options": ["image"]}, "each of user_options needs a name"),
     ],

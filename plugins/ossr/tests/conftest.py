@@ -6,6 +6,7 @@ import pytest
 from esap_ossr.source import OSSRConfig, OSSRSource
 
 from esap_core import Settings
+from esap_core.testing import load_fixtures
 
 
 @pytest.fixture
@@ -23,3 +24,7 @@ def make_source(zenodo) -> Callable[..., OSSRSource]:
         return OSSRSource(OSSRConfig.from_settings(Settings("ossr", values)))
 
     return make
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_ossr.testing")  # its servers, once

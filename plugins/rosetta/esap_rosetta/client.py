@@ -10,18 +10,18 @@ from typing import Any
 
 import requests
 
-from esap_core import FacilityError
+from esap_core import AddressRefused, FacilityError
 
 MESSAGE_LIMIT = 500  # Rosetta's answers are shown on pages: keep them short
 
 
 class Rosetta:
-    """One Rosetta instance for the length of one call, with its own session."""
+    """One Rosetta instance for the length of one call, through the facility's guarded session."""
 
-    def __init__(self, url: str, timeout: float):
+    def __init__(self, url: str, timeout: float, session: requests.Session):
         self.url = url
         self.timeout = timeout
-        self.session = requests.Session()
+        self.session = session
 
     def close(self) -> None:
         self.session.close()
@@ -72,6 +72,8 @@ class Rosetta:
             response = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
         except requests.Timeout:
             raise FacilityError(slow or f"Rosetta did not answer {method} {path} within {self.timeout:.0f} s") from None
+        except AddressRefused as error:
+            raise FacilityError(f"ESAP will not reach this Rosetta: {error}") from None
         except requests.ConnectionError as error:
             raise FacilityError(f"Rosetta at {self.url} does not answer: {_reason(error)}") from None
         if response.status_code not in allowed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -9,11 +10,13 @@ from esap_core import (
     CheckResult,
     Facility,
     FacilityError,
-    FacilityType,
     LaunchReport,
     LaunchRequest,
     Phase,
     Secret,
+    SessionFacility,
+    Settings,
+    SettingsError,
     UIType,
 )
 from esap_rosetta.client import Rosetta
@@ -21,17 +24,19 @@ from esap_rosetta.client import Rosetta
 DEFAULT_TIMEOUT = 1800.0  # an import builds a container with repo2docker: minutes are normal
 
 
-class RosettaFacility(FacilityType):
+class RosettaFacility(SessionFacility):
     kind = "rosetta"
     title = "Rosetta"
     description = "Builds the software into a container on Rosetta (INAF) and opens its task creation page."
     accepts = frozenset({UIType.DESKTOP, UIType.CLI})
     personal_token_label = "your Rosetta token (from your Rosetta account page)"
+    url_settings = frozenset({"url"})
+    secret_settings = frozenset({"password"})
 
     def check(self, facility: Facility, timeout: float) -> CheckResult:
         """The login endpoint answers; with a service account, also whether it is accepted."""
         url = _url(facility)
-        rosetta = Rosetta(url, timeout)
+        rosetta = Rosetta(url, timeout, facility.http())
         try:
             account = _service_account(facility)
             if account is None:
@@ -50,7 +55,7 @@ class RosettaFacility(FacilityType):
         if urlsplit(repository).scheme not in ("http", "https"):
             raise FacilityError(f"Rosetta imports git repositories by http(s) URL; this software has {repository!r}")
         credentials = _credentials(facility, request.personal_token)
-        rosetta = Rosetta(url, _timeout(facility))
+        rosetta = Rosetta(url, _timeout(facility), facility.http())
         try:
             report.phase(Phase.WAITING, f"logging in to Rosetta at {url}")
             rosetta.login(credentials)
@@ -72,32 +77,32 @@ class RosettaFacility(FacilityType):
 
 
 def _url(facility: Facility) -> str:
-    url = str(facility.settings.get("url") or facility.url or "").rstrip("/")
-    if urlsplit(url).scheme not in ("http", "https"):
+    url = _setting(facility, lambda values: values.url("url", facility.url or "")).rstrip("/")
+    if not url:
         raise FacilityError(f"facility {facility.name!r}: the Rosetta URL must be http(s), got {url!r}")
     return url
 
 
 def _timeout(facility: Facility) -> float:
-    timeout = facility.settings.get("timeout", DEFAULT_TIMEOUT)
-    if not isinstance(timeout, int | float) or timeout <= 0:
-        raise FacilityError(f"facility {facility.name!r}: timeout must be a positive number of seconds")
-    return float(timeout)
-
-
-def _reveal(value: Any) -> str:
-    return value.reveal() if isinstance(value, Secret) else str(value or "")
+    return float(_setting(facility, lambda values: values.number("timeout", DEFAULT_TIMEOUT, positive=True)))
 
 
 def _service_account(facility: Facility) -> dict[str, str] | None:
-    username = _reveal(facility.settings.get("username"))
-    password = _reveal(facility.settings.get("password"))
-    return {"username": username, "password": password} if username and password else None
+    username = _setting(facility, lambda values: values.text("username"))
+    password = _setting(facility, lambda values: values.secret("password"))
+    return {"username": username, "password": password.reveal()} if username and password else None
+
+
+def _setting(facility: Facility, read: Callable[[Settings], Any]) -> Any:
+    try:
+        return read(facility.settings)
+    except SettingsError as error:
+        raise FacilityError(str(error)) from None
 
 
 def _credentials(facility: Facility, personal_token: Secret | None) -> dict[str, str]:
     """The researcher's own Rosetta token when they keep one on their profile, else the service account."""
-    token = _reveal(personal_token)
+    token = personal_token.reveal() if personal_token is not None else ""
     if token:
         return {"authtoken": token}
     account = _service_account(facility)

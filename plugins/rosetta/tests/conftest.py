@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from esap_core import Facility, LaunchRequest, Secret, Settings, SoftwareRecord, UIType, UserContext
+from esap_core.testing import load_fixtures
 
 
 @pytest.fixture
@@ -23,6 +24,7 @@ def rosetta_facility(rosetta_server) -> Callable[..., Facility]:
             kind="rosetta",
             url=rosetta_server.url,
             settings=Settings("rosetta", values),
+            trusted=True,  # registered by an admin: ESAP may reach its loopback address
         )
 
     return make
@@ -42,3 +44,7 @@ def launch_request(repository_url: str, ref: str = "v1.0", personal_token: Secre
         user=UserContext(username="esap-user", claims={"preferred_username": "jdoe"}),
         personal_token=personal_token,
     )
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_rosetta.testing")  # its servers, once

@@ -8,8 +8,7 @@ import requests
 from esap_rosetta.facility import RosettaFacility
 
 from esap_core import FacilityError, Phase, Secret
-from esap_core.testing import RecordingReport
-from tests.servers.rosetta import free_port
+from esap_core.testing import RecordingReport, free_port
 
 from .conftest import launch_request
 
@@ -141,7 +140,7 @@ def test_check_without_an_account_knocks_at_the_login_endpoint(rosetta_server, r
 
 
 def test_check_reports_a_refused_service_account(rosetta_facility):
-    result = FACILITY.check(rosetta_facility(password="wrong"), timeout=5)
+    result = FACILITY.check(rosetta_facility(password=Secret("wrong", "test")), timeout=5)
 
     assert not result.up
     assert result.message == "Rosetta refused the credentials: Wrong username/password"

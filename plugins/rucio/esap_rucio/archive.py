@@ -6,14 +6,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from esap_core import (
-    Archive,
     ArchiveError,
     Column,
     DataItem,
+    DidCatalogue,
     FieldType,
     QueryField,
     QueryKind,
     ResultPage,
+    StagingArchive,
     StagingResult,
     UserContext,
 )
@@ -34,9 +35,8 @@ COLUMNS = [
 ]
 
 
-class RucioArchive(Archive):
-    """One Rucio instance. Besides ``search``, it answers what a DID page needs:
-    ``scopes``, ``metadata``, ``contents`` and ``replicas``."""
+class RucioArchive(DidCatalogue, StagingArchive):
+    """One Rucio instance: a catalogue of DIDs (scopes, metadata, contents, replicas) that stages data at RSEs."""
 
     answers = frozenset({QueryKind.KEYWORDS})
 

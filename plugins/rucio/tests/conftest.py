@@ -8,6 +8,7 @@ from esap_rucio.archive import RucioArchive
 from esap_rucio.settings import Instance, read_instance
 
 from esap_core import Secret, UserContext
+from esap_core.testing import load_fixtures
 
 
 @pytest.fixture
@@ -40,3 +41,7 @@ def archive(make_instance) -> RucioArchive:
 @pytest.fixture
 def user() -> UserContext:
     return UserContext(username="alice")
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_rucio.testing")  # its servers, once

@@ -3,7 +3,7 @@
 import pytest
 
 from esap_core import DataItem
-from esap_core.testing import check_archive, check_staging
+from esap_core.testing import check_archive, check_dids, check_staging
 
 
 @pytest.fixture
@@ -52,3 +52,10 @@ def test_staging_at_a_facility_keeps_the_contract(archive, esap_user_context):
     result = check_staging(archive, [item], "LOCAL_A", user=esap_user_context, timeout=10)
 
     assert result.state == "ready" and result.paths[did]
+
+
+@pytest.mark.parametrize("did", ["escape:demo_collection", "escape:demo_dataset_2"])
+def test_browsing_dids_keeps_the_contract(archive, esap_user_context, did):
+    contents = check_dids(archive, did, user=esap_user_context)
+
+    assert contents.rows

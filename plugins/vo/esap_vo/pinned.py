@@ -8,7 +8,7 @@ from typing import Any
 
 from esap_core import Archive, ArchiveError, DataItem, FieldType, QueryField, QueryKind, ResultPage, UserContext
 from esap_vo import adql, position, tap
-from esap_vo.resolver import DEFAULT_RESOLVER, resolve
+from esap_vo.resolver import resolve
 
 PAGE_SIZE = 50
 DEFAULT_RADIUS = 0.1
@@ -41,7 +41,7 @@ class PinnedService(Archive):
     )
     answers = frozenset({QueryKind.POSITION, QueryKind.TARGET})
 
-    def __init__(self, settings: Mapping[str, Any], resolver_url: str = DEFAULT_RESOLVER):
+    def __init__(self, settings: Mapping[str, Any], resolver_url: str = ""):
         try:
             self.name = str(settings["name"])
             self.tap_url = str(settings["tap_url"])

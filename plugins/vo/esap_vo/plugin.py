@@ -6,18 +6,22 @@ so ESAP's start-up does not pay for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-from esap_core import Archive, hookimpl
+from esap_core import Archive, Settings, hookimpl
+from esap_vo import defaults
 from esap_vo.pinned import PinnedService
-from esap_vo.registry import DEFAULT_REGISTRY, RegistryArchive
-from esap_vo.resolver import DEFAULT_RESOLVER
+from esap_vo.registry import RegistryArchive
 
 
 @hookimpl
-def register_archives(register: Callable[[Archive], None], settings: Mapping[str, Any]) -> None:
-    register(RegistryArchive(str(settings.get("registry_tap_url") or DEFAULT_REGISTRY)))
-    resolver_url = str(settings.get("name_resolver_url") or DEFAULT_RESOLVER)
-    for service in settings.get("services") or ():
+def register_archives(register: Callable[[Archive], None], settings: Settings) -> None:
+    """The registry and the pinned services the settings name; offline, no public default of defaults.py."""
+    public = not settings.offline
+    private = settings.flag("private_services") if "private_services" in settings else None
+    registry_url = settings.url("registry_tap_url", defaults.REGISTRY if public else "")
+    if registry_url:
+        register(RegistryArchive(registry_url, private))
+    resolver_url = settings.url("name_resolver_url", defaults.NAME_RESOLVER if public else "")
+    for service in settings.get("services", defaults.SERVICES if public else ()):
         register(PinnedService(service, resolver_url))

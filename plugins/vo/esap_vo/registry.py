@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from esap_core import Archive, ArchiveError, Column, DataItem, FieldType, QueryField, QueryKind, ResultPage, UserContext
+from esap_core import ArchiveError, Column, DataItem, FieldType, QueryField, QueryKind, ResultPage, UserContext
 from esap_vo import adql, tap
 from esap_vo.services import ServiceQueries
-
-DEFAULT_REGISTRY = "https://reg.g-vo.org/tap"
 
 # RegTAP keeps standard identifiers lower-cased; SIA version 2 has a versioned fragment.
 SERVICE_TYPES: dict[str, tuple[str, ...]] = {
@@ -86,7 +84,7 @@ def service_type_of(standard_id: str) -> str:
     return standard_id
 
 
-class RegistryArchive(ServiceQueries, Archive):
+class RegistryArchive(ServiceQueries):
     """Keyword search over a RegTAP registry for TAP, cone search, SIA and SSA services.
 
     The TAP and cone search services it finds can be queried through it (see :mod:`esap_vo.services`).
@@ -109,8 +107,9 @@ class RegistryArchive(ServiceQueries, Archive):
     )
     answers = frozenset({QueryKind.KEYWORDS})
 
-    def __init__(self, registry_tap_url: str = DEFAULT_REGISTRY):
+    def __init__(self, registry_tap_url: str, private_services: bool | None = None):
         self.registry_tap_url = registry_tap_url
+        self.private_services = private_services
 
     def search(self, query: Mapping[str, Any], page: int, user: UserContext, timeout: float) -> ResultPage:
         try:

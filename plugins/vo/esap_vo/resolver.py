@@ -12,8 +12,6 @@ from esap_vo.failures import short
 from esap_vo.position import number
 from esap_vo.session import TimeoutSession
 
-DEFAULT_RESOLVER = "https://cds.unistra.fr/cgi-bin/nph-sesame/-ox/SNV"
-
 
 def resolve(name: str, resolver_url: str, timeout: float) -> tuple[float, float]:
     """(ra, dec) in degrees (ICRS) of the object ``name``.
@@ -26,6 +24,8 @@ def resolve(name: str, resolver_url: str, timeout: float) -> tuple[float, float]
     name = " ".join(name.split())
     if not name:
         raise ValueError("give an object name to resolve")
+    if not resolver_url:
+        raise ArchiveError("No name resolver is configured ([plugins.vo] name_resolver_url): search by position.")
     url = f"{resolver_url}?{urllib.parse.quote(name)}"
     try:
         with TimeoutSession(timeout) as session:

@@ -18,9 +18,15 @@ def json_safe(value: Any) -> Any:
 
     if value is None or value is numpy.ma.masked:
         return None
-    if isinstance(value, numpy.ndarray):  # a masked array's tolist() turns masked items into None
-        return [json_safe(item) for item in value.tolist()]
-    if isinstance(value, numpy.generic):
+    if isinstance(value, numpy.ndarray):
+        if value.dtype.kind == "f" and value.dtype.itemsize < 8:  # item by item: tolist() widens each one
+            return [json_safe(item) for item in value]
+        return [json_safe(item) for item in value.tolist()]  # a masked array's tolist() turns masked items into None
+    if isinstance(value, numpy.floating) and value.dtype.itemsize < 8:
+        # A REAL (float32) cell as the archive sent it: 5.1, not the 5.099999904632568 that widening it gives.
+        # numpy's str() is the shortest text that reads back as the same float32.
+        value = float(str(value))
+    elif isinstance(value, numpy.generic):
         value = value.item()
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")

@@ -1,7 +1,7 @@
 """Querying a service found in the registry: what ESAP's pages call on the registry archive.
 
-ESAP's core knows these methods by name only (duck typing): ``service_of`` says which
-registry rows are services it can query, ``tables``/``table``/``run_query``/
+The methods of esap_core's ``ServiceRegistry`` capability: ``service_of`` says which
+registry rows are services ESAP can query, ``tables``/``table``/``run_query``/
 ``submit_query``/``job_phase``/``job_results``/``cancel_job`` drive a TAP service,
 ``cone_search`` a cone search, and ``service_item`` turns one of their rows into a
 basket item. Every failure leaves as an ArchiveError; bad input too.
@@ -16,8 +16,9 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from esap_core import ArchiveError, DataItem, ResultPage, UserContext
+from esap_core import ArchiveError, DataItem, ResultPage, Service, ServiceRegistry, TableInfo, UserContext
 from esap_vo import adql, cone, position, tap
+from esap_vo.session import picked_by_user
 
 QUERYABLE = ("tap", "scs")
 # Columns that name a row, most telling first: ObsCore, Gaia, Simbad, and the common plain ones.
@@ -43,46 +44,60 @@ def checked_rows(max_rows: Any) -> int:
     return max_rows
 
 
-class ServiceQueries:
-    """Mixed into the registry archive: query TAP and cone search services picked from its rows."""
+class ServiceQueries(ServiceRegistry):
+    """The registry archive's capability: query TAP and cone search services picked from its rows.
 
-    def service_of(self, row: Mapping[str, Any]) -> tuple[str, str] | None:
-        """(kind, access URL) of a registry row ESAP can query (``tap`` or ``scs``), else None."""
+    Those services come from the registry's answer, so ESAP treats their addresses as a
+    user's choice: internal addresses only where ``private_services`` allows them.
+    """
+
+    private_services: bool | None = None  # None: as ESAP's allow_private_facilities says
+
+    def service_of(self, row: Mapping[str, Any]) -> Service | None:
+        """The service of a registry row ESAP can query (``tap`` or ``scs``), else None."""
         kind, url = row.get("service_type"), row.get("access_url")
         if kind in QUERYABLE and isinstance(url, str) and url.startswith(("http://", "https://")):
-            return kind, url
+            return Service(kind, url)
         return None
 
-    def tables(self, service: str, user: UserContext, timeout: float) -> list[tap.Table]:
+    def tables(self, service: str, user: UserContext, timeout: float) -> list[TableInfo]:
         """The tables of a TAP service (name and description)."""
-        return tap.tables(checked_url(service), timeout)
+        with picked_by_user(self.private_services):
+            return tap.tables(checked_url(service), timeout)
 
-    def table(self, service: str, name: str, user: UserContext, timeout: float) -> tap.Table:
+    def table(self, service: str, name: str, user: UserContext, timeout: float) -> TableInfo:
         """One table of a TAP service, with its columns (unit, UCD, description)."""
-        return tap.table(checked_url(service), name, timeout)
+        with picked_by_user(self.private_services):
+            return tap.table(checked_url(service), name, timeout)
 
     def run_query(self, service: str, statement: str, max_rows: int, user: UserContext, timeout: float) -> ResultPage:
         """Run ADQL synchronously; at most ``max_rows`` rows, all in one page."""
-        return tap.query(checked_url(service), statement, timeout, checked_rows(max_rows))
+        with picked_by_user(self.private_services):
+            return tap.query(checked_url(service), statement, timeout, checked_rows(max_rows))
 
     def submit_query(self, service: str, statement: str, max_rows: int, user: UserContext, timeout: float) -> str:
         """Start an async (UWS) job; returns its URL, the job's handle from now on."""
-        return tap.submit_job(checked_url(service), statement, timeout, checked_rows(max_rows))
+        with picked_by_user(self.private_services):
+            return tap.submit_job(checked_url(service), statement, timeout, checked_rows(max_rows))
 
     def job_phase(self, job: str, user: UserContext, timeout: float) -> str:
-        return tap.job_phase(checked_url(job), timeout)
+        with picked_by_user(self.private_services):
+            return tap.job_phase(checked_url(job), timeout)
 
     def job_results(self, job: str, user: UserContext, timeout: float) -> ResultPage:
-        return tap.job_results(checked_url(job), timeout)
+        with picked_by_user(self.private_services):
+            return tap.job_results(checked_url(job), timeout)
 
     def cancel_job(self, job: str, user: UserContext, timeout: float) -> None:
-        tap.cancel_job(checked_url(job), timeout)
+        with picked_by_user(self.private_services):
+            tap.cancel_job(checked_url(job), timeout)
 
     def cone_search(
         self, service: str, ra: Any, dec: Any, radius: Any, user: UserContext, timeout: float
     ) -> ResultPage:
         try:
-            return cone.cone_search(checked_url(service), ra, dec, radius, timeout)
+            with picked_by_user(self.private_services):
+                return cone.cone_search(checked_url(service), ra, dec, radius, timeout)
         except ValueError as error:
             raise ArchiveError(str(error)) from None
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
-from esap_core import ArchiveError, Column, ResultPage
+from esap_core import ArchiveError, Column, ResultPage, TableInfo
 from esap_vo.failures import upstream
 from esap_vo.results import overflow_as_note, result_page
 from esap_vo.session import TimeoutSession
@@ -15,29 +14,20 @@ FINAL_PHASES = {"COMPLETED", "ERROR", "ABORTED"}
 ACTIVE_PHASES = {"PENDING", "QUEUED", "EXECUTING", "HELD", "SUSPENDED"}
 
 
-@dataclass(frozen=True)
-class Table:
-    """A table a TAP service offers, and (when asked for) its columns."""
-
-    name: str
-    description: str = ""
-    columns: list[Column] = field(default_factory=list)
-
-
 def one_line(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def tables(url: str, timeout: float) -> list[Table]:
+def tables(url: str, timeout: float) -> list[TableInfo]:
     """The tables the service at ``url`` lists in its VOSI tables document (without columns)."""
     from pyvo.dal import TAPService
 
     with upstream(url, timeout), TimeoutSession(timeout) as session:
         found = TAPService(url, session=session).tables
-        return [Table(name=t.name, description=one_line(t.description)) for t in found]
+        return [TableInfo(name=t.name, description=one_line(t.description)) for t in found]
 
 
-def table(url: str, name: str, timeout: float) -> Table:
+def table(url: str, name: str, timeout: float) -> TableInfo:
     """One table of the service at ``url`` with its columns (unit, UCD, description)."""
     from pyvo.dal import TAPService
 
@@ -47,7 +37,7 @@ def table(url: str, name: str, timeout: float) -> Table:
             described = found[name]
         except KeyError:
             raise ArchiveError(f"{url} has no table {name!r}") from None
-        columns = [
+        columns = tuple(
             Column(
                 name=column.name,
                 unit=str(column.unit or ""),
@@ -56,8 +46,8 @@ def table(url: str, name: str, timeout: float) -> Table:
                 datatype=str(getattr(column.datatype, "content", "") or ""),
             )
             for column in described.columns
-        ]
-        return Table(described.name, one_line(described.description), columns)
+        )
+        return TableInfo(described.name, one_line(described.description), columns)
 
 
 def query(url: str, adql: str, timeout: float, max_rows: int = DEFAULT_MAX_ROWS) -> ResultPage:

@@ -7,6 +7,7 @@ from esap_vo.pinned import PinnedService
 from esap_vo.registry import RegistryArchive
 
 from esap_core import UserContext
+from esap_core.testing import load_fixtures
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def user() -> UserContext:
 
 @pytest.fixture
 def registry(dachs) -> RegistryArchive:
-    return RegistryArchive(dachs.registry_tap_url)
+    return RegistryArchive(dachs.registry_tap_url, private_services=True)  # the test DaCHS is on loopback
 
 
 @pytest.fixture
@@ -32,3 +33,7 @@ def separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
     h = math.sin((dec2 - dec1) / 2) ** 2 + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
     return math.degrees(2 * math.asin(math.sqrt(h)))
+
+
+def pytest_configure(config):
+    load_fixtures(config, "esap_vo.testing")  # its servers, once

@@ -2,7 +2,7 @@
 
 import pytest
 
-from esap_core.testing import check_archive
+from esap_core.testing import check_archive, check_services
 
 
 @pytest.fixture
@@ -15,6 +15,7 @@ def esap_plugin_settings(dachs, sesame):
     return {
         "registry_tap_url": dachs.registry_tap_url,
         "name_resolver_url": sesame,
+        "private_services": True,
         "services": [{"name": "test-obs", "title": "Test observations", "tap_url": dachs.tap_url, "table": "esap.obs"}],
     }
 
@@ -37,3 +38,14 @@ def test_a_pinned_service_keeps_the_contract_by_position_and_by_target(archives,
 
     assert by_position.rows and by_target.rows
     assert {row["target_name"] for row in by_target.rows} == {"M31"}
+
+
+@pytest.mark.parametrize("service_type", ["tap", "scs"])
+def test_the_registrys_services_keep_the_contract(archives, esap_user_context, dachs, service_type):
+    registry = archives["vo-registry"]
+    row = registry.search({"keywords": "stars", "service_type": service_type}, 1, esap_user_context, 20).rows[0]
+    statement = "SELECT TOP 3 name, ra, dec FROM esap.sources ORDER BY name" if service_type == "tap" else ""
+
+    page = check_services(registry, row, statement, user=esap_user_context, cone=(*dachs.cluster_centre, 0.1))
+
+    assert page.rows  # the query (TAP) or the cone around 0, 0 found something to make items of

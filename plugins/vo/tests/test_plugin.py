@@ -4,24 +4,45 @@ import subprocess
 import sys
 
 import pytest
-from esap_vo import plugin
+from esap_vo import defaults, plugin
 from esap_vo.pinned import PinnedService
-from esap_vo.registry import DEFAULT_REGISTRY, RegistryArchive
+from esap_vo.registry import RegistryArchive
 
 from esap_core import Settings
 
 
-def registered(values: dict) -> list:
+def registered(values: dict, offline: bool = False) -> list:
     archives: list = []
-    plugin.register_archives(archives.append, Settings("vo", values))
+    plugin.register_archives(archives.append, Settings("vo", values, offline=offline))
     return archives
 
 
-def test_defaults_register_the_public_registry():
-    [registry] = registered({})
+def test_defaults_register_the_public_registry_and_two_obscore_services():
+    registry, *pinned = registered({})
     assert isinstance(registry, RegistryArchive)
     assert registry.name == "vo-registry"
-    assert registry.registry_tap_url == DEFAULT_REGISTRY
+    assert registry.registry_tap_url == defaults.REGISTRY == "https://reg.g-vo.org/tap"
+    assert [(archive.name, archive.tap_url, archive.table) for archive in pinned] == [
+        ("astron-vo", "https://vo.astron.nl/tap", "ivoa.obscore"),
+        ("gavo-dc", "https://dc.g-vo.org/tap", "ivoa.obscore"),
+    ]
+    assert {archive.resolver_url for archive in pinned} == {defaults.NAME_RESOLVER}
+
+
+def test_offline_no_public_default_is_registered_and_each_default_switches_off():
+    assert registered({}, offline=True) == []
+    [own] = registered({"services": [{"name": "own", "tap_url": "http://127.0.0.1:9/tap", "table": "t"}]}, True)
+    assert own.name == "own" and own.resolver_url == ""  # offline, no public name resolver either
+    assert registered({"registry_tap_url": "", "services": []}) == []
+
+
+def test_without_a_name_resolver_a_target_search_says_so():
+    from esap_vo.resolver import resolve
+
+    from esap_core import ArchiveError
+
+    with pytest.raises(ArchiveError, match="No name resolver is configured"):
+        resolve("M31", "", 5)
 
 
 def test_pinned_services_become_archives():

@@ -24,3 +24,15 @@ def test_numpy_masked_bytes_and_nan_become_plain_values():
     assert safe == [1.25, 7, True, "café", None, None, [1.5, None, 3.5], [[1, 2], [3, 4]], "2024-01-02T03:04:05"]
     assert type(safe[1]) is int and type(safe[2]) is bool
     json.dumps(safe)
+
+
+def test_real_columns_keep_the_archives_precision():
+    """float32 cells (VOTable "float", TAP REAL) as the archive wrote them, in arrays and masked arrays too."""
+    assert json_safe(numpy.float32(5.1)) == 5.1 and json.dumps(json_safe(numpy.float32(5.1))) == "5.1"
+    assert json_safe(numpy.float32(12.34)) == 12.34
+    assert json_safe(numpy.float32(3.4e38)) == 3.4e38
+    assert json_safe(numpy.float16(0.1)) == 0.1
+    assert json_safe(numpy.float32("nan")) is None
+    assert json_safe(numpy.array([5.1, 0.3], dtype="float32")) == [5.1, 0.3]
+    assert json_safe(numpy.ma.array([5.1, 0.3], mask=[True, False], dtype="float32")) == [None, 0.3]
+    assert json_safe(numpy.float64(5.099999904632568)) == 5.099999904632568  # a DOUBLE is left as it is

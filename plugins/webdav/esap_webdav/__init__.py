@@ -1,0 +1,1 @@
+"""ESAP storage for WebDAV: each user's workspace is a folder of their own under one base URL."""
