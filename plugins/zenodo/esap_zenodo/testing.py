@@ -1,4 +1,4 @@
-"""A local Zenodo deposit API on 127.0.0.1 for tests: the fixture ``zenodo_server``.
+"""A local Zenodo deposit API on 127.0.0.1 for tests: the fixture ``zenodo_deposit_api``.
 
 No Zenodo runs here, so this server follows Zenodo's published REST API document,
 developers.zenodo.org, as its source repository (github.com/zenodo/developers.zenodo.org,
@@ -638,7 +638,7 @@ class ZenodoTestServer:
 
 
 @pytest.fixture(scope="session")
-def zenodo_server_session() -> Iterator[ZenodoTestServer]:
+def zenodo_deposit_api_session() -> Iterator[ZenodoTestServer]:
     root = Path(tempfile.mkdtemp(prefix="esap-zenodo-"))
     token, other = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     server = LocalZenodo(root, {token: 1, other: 2})
@@ -652,8 +652,8 @@ def zenodo_server_session() -> Iterator[ZenodoTestServer]:
 
 
 @pytest.fixture
-def zenodo_server(zenodo_server_session: ZenodoTestServer) -> Iterator[ZenodoTestServer]:
+def zenodo_deposit_api(zenodo_deposit_api_session: ZenodoTestServer) -> Iterator[ZenodoTestServer]:
     """The local Zenodo, with any rate limit a test set undone afterwards."""
-    zenodo_server_session.server.reset()
-    yield zenodo_server_session
-    zenodo_server_session.server.reset()
+    zenodo_deposit_api_session.server.reset()
+    yield zenodo_deposit_api_session
+    zenodo_deposit_api_session.server.reset()

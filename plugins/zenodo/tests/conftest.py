@@ -20,18 +20,18 @@ def esap_plugin_name() -> str:
 
 
 @pytest.fixture
-def esap_plugin_settings(zenodo_server) -> dict:
-    return {"url": zenodo_server.url}
+def esap_plugin_settings(zenodo_deposit_api) -> dict:
+    return {"url": zenodo_deposit_api.url}
 
 
 @pytest.fixture
-def publisher(zenodo_server) -> ZenodoPublisher:
-    return ZenodoPublisher(zenodo_settings(Settings("zenodo", {"url": zenodo_server.url}, offline=True)))
+def publisher(zenodo_deposit_api) -> ZenodoPublisher:
+    return ZenodoPublisher(zenodo_settings(Settings("zenodo", {"url": zenodo_deposit_api.url}, offline=True)))
 
 
 @pytest.fixture
-def token(zenodo_server) -> Secret:
-    return Secret(zenodo_server.token, "test")
+def token(zenodo_deposit_api) -> Secret:
+    return Secret(zenodo_deposit_api.token, "test")
 
 
 def _upload(name: str, data: bytes) -> Upload:

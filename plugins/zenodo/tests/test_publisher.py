@@ -12,7 +12,7 @@ import pytest
 from esap_core import Creator, PublishError, RelatedIdentifier, Secret, Upload
 
 
-def test_publishing_gives_a_doi_and_carries_the_crate(publisher, token, zenodo_server, make_publication, make_upload):
+def test_publishing_gives_a_doi_and_carries_the_crate(publisher, token, zenodo_deposit_api, make_publication, make_upload):
     related = (
         RelatedIdentifier("10.5281/zenodo.3572293", "isDerivedFrom", "doi"),
         RelatedIdentifier("https://esap.example.org/launches/abc", "isDocumentedBy", "url"),
@@ -20,9 +20,9 @@ def test_publishing_gives_a_doi_and_carries_the_crate(publisher, token, zenodo_s
     )
     published = publisher.publish(make_publication(related=related, keywords=("M31",)), token, timeout=10)
 
-    record = zenodo_server.server.published(published.record_id)
+    record = zenodo_deposit_api.server.published(published.record_id)
     assert published.doi == f"10.5281/zenodo.{published.record_id}"
-    assert published.url == f"{zenodo_server.url}/records/{published.record_id}"
+    assert published.url == f"{zenodo_deposit_api.url}/records/{published.record_id}"
     assert sorted(record.files) == ["ro-crate-metadata.json", "spectrum.csv"]
     assert json.loads(record.files["ro-crate-metadata.json"].path.read_text())["@graph"] == []
     metadata = record.metadata
@@ -40,27 +40,27 @@ def test_publishing_gives_a_doi_and_carries_the_crate(publisher, token, zenodo_s
 
 
 def test_a_new_version_replaces_the_files_and_keeps_the_concept(
-    publisher, token, zenodo_server, make_publication, make_upload
+    publisher, token, zenodo_deposit_api, make_publication, make_upload
 ):
     first = publisher.publish(make_publication(), token, timeout=10)
     files = (make_upload("spectrum-v2.csv", b"wavelength,flux\n656.3,2.0\n"),)
     second = publisher.publish(make_publication(files=files, new_version_of=first.record_id), token, timeout=10)
 
-    old, new = zenodo_server.server.published(first.record_id), zenodo_server.server.published(second.record_id)
+    old, new = zenodo_deposit_api.server.published(first.record_id), zenodo_deposit_api.server.published(second.record_id)
     assert second.doi != first.doi and new.conceptrecid == old.conceptrecid
     assert sorted(new.files) == ["ro-crate-metadata.json", "spectrum-v2.csv"]
     with pytest.raises(PublishError, match=r"Only the latest version .* can get a new version"):
         publisher.publish(make_publication(new_version_of=first.record_id), token, timeout=10)
 
 
-def test_a_refused_field_is_named_and_no_draft_is_left(publisher, token, zenodo_server, make_publication, make_upload):
-    before = set(zenodo_server.server.depositions)
+def test_a_refused_field_is_named_and_no_draft_is_left(publisher, token, zenodo_deposit_api, make_publication, make_upload):
+    before = set(zenodo_deposit_api.server.depositions)
     with pytest.raises(PublishError) as refused:
         publisher.publish(make_publication(creators=(Creator(" "),)), token, timeout=10)
     assert str(refused.value) == (
         "Zenodo refused setting the metadata (HTTP 400): Validation error: creators 1, name: Name is required."
     )
-    assert set(zenodo_server.server.depositions) == before
+    assert set(zenodo_deposit_api.server.depositions) == before
 
 
 def test_a_wrong_token_is_said_to_be_wrong(publisher, make_publication):
@@ -68,15 +68,15 @@ def test_a_wrong_token_is_said_to_be_wrong(publisher, make_publication):
         publisher.publish(make_publication(), Secret("not-a-token", "test"), timeout=10)
 
 
-def test_a_rate_limit_says_when_to_try_again(publisher, token, zenodo_server, make_publication, make_upload):
-    zenodo_server.server.rate_limit, zenodo_server.server.rate_window = 3, 30
+def test_a_rate_limit_says_when_to_try_again(publisher, token, zenodo_deposit_api, make_publication, make_upload):
+    zenodo_deposit_api.server.rate_limit, zenodo_deposit_api.server.rate_window = 3, 30
     with pytest.raises(PublishError) as limited:
         publisher.publish(make_publication(), token, timeout=10)  # create, two PUTs, metadata, publish: five
     assert "HTTP 429" in str(limited.value) and "try again in" in str(limited.value)
     assert 1 <= limited.value.retry_after <= 31
 
 
-def test_a_large_file_is_streamed(publisher, token, zenodo_server, make_publication, make_upload):
+def test_a_large_file_is_streamed(publisher, token, zenodo_deposit_api, make_publication, make_upload):
     size = 96 * 1024 * 1024
     block = bytes(range(256)) * 4096  # 1 MiB
 
@@ -99,23 +99,23 @@ def test_a_large_file_is_streamed(publisher, token, zenodo_server, make_publicat
     published = publisher.publish(make_publication(files=(Upload("big.bin", size, Generated),)), token, timeout=60)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    stored = zenodo_server.server.published(published.record_id).files["big.bin"]
+    stored = zenodo_deposit_api.server.published(published.record_id).files["big.bin"]
     assert stored.size == size and stored.path.stat().st_size == size
     assert peak < 8 * 1024 * 1024, f"publishing held {peak} bytes at once"
-    assert zenodo_server.server.largest_read <= 64 * 1024
+    assert zenodo_deposit_api.server.largest_read <= 64 * 1024
 
 
 def test_nothing_to_publish_and_clashing_names_are_refused_before_zenodo_is_asked(
-    publisher, token, zenodo_server, make_publication, make_upload
+    publisher, token, zenodo_deposit_api, make_publication, make_upload
 ):
-    before = set(zenodo_server.server.depositions)
+    before = set(zenodo_deposit_api.server.depositions)
     with pytest.raises(PublishError, match="choose at least one file"):
         publisher.publish(make_publication(files=(), provenance=""), token, timeout=10)
     with pytest.raises(PublishError, match="same name"):
         publisher.publish(make_publication(files=(make_upload("a", b"1"), make_upload("a", b"2"))), token, timeout=10)
     with pytest.raises(PublishError, match="ro-crate-metadata.json"):
         publisher.publish(make_publication(files=(make_upload("ro-crate-metadata.json", b"{}"),)), token, timeout=10)
-    assert set(zenodo_server.server.depositions) == before
+    assert set(zenodo_deposit_api.server.depositions) == before
 
 
 def test_an_unreachable_zenodo_is_reported(token, make_publication):

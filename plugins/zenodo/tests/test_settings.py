@@ -22,6 +22,6 @@ def test_an_api_url_is_refused_with_the_reason():
         zenodo_settings(Settings("zenodo", {"url": "https://zenodo.org/api"}))
 
 
-def test_the_plugin_registers_its_publisher(esap_app, zenodo_server):
+def test_the_plugin_registers_its_publisher(esap_app, zenodo_deposit_api):
     publishers = esap_app.extensions["esap.plugins"].publishers
     assert list(publishers) == ["zenodo"] and publishers["zenodo"].personal_token_label.startswith("Zenodo")
