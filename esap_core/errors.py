@@ -14,7 +14,7 @@ from esap_core.queue import QueueUnavailable
 log = logging.getLogger(__name__)
 
 
-API_PREFIXES = ("/api/", "/esap-api/")
+API_PREFIXES = ("/api/", "/esap-api/", "/uws/")
 
 
 def is_api_request() -> bool:

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from esap_core import accounts, basket, catalogue, checkout, facilities, tokens
 from esap_core.checkout import ChoiceProblem
@@ -49,6 +49,7 @@ DEAD_AFTER = timedelta(seconds=90)  # no sign of life from its follower for this
 PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_PARAMETERS = 100
 WAITING = (JobPhase.PENDING, JobPhase.QUEUED, JobPhase.HELD, JobPhase.SUSPENDED)
+HELD = "Waiting until it is run (UWS: PHASE=RUN)"
 
 
 class JobProblem(ChoiceProblem):
@@ -76,13 +77,16 @@ def submit(
     notebook: str = "",
     options: dict[str, Any] | None = None,
     api_url: str = "",
+    hold: bool = False,
+    run_id: str = "",
 ) -> Job:
-    """The one way to submit a job, for the API and the pages: check every choice, keep the record, enqueue it.
+    """The one way to submit a job, for the API, the pages and UWS: check every choice, keep the record, enqueue it.
 
     ``software_id`` may be None for a facility that runs its own software (a UWS service);
-    ``item_ids`` are basket data items to take along (all of them when ``None``). Raises
-    :class:`JobProblem` for a choice that cannot be made, QueueUnavailable without a queue;
-    either way nothing is kept.
+    ``item_ids`` are basket data items to take along (all of them when ``None``). A job made
+    with ``hold`` waits PENDING until :func:`start` (UWS: created, then ``PHASE=RUN``);
+    ``run_id`` is the caller's own label for it. Raises :class:`JobProblem` for a choice that
+    cannot be made, QueueUnavailable without a queue; either way nothing is kept.
     """
     with checkout.refusing(JobProblem):
         facility = checkout.facility(user, facility_name)
@@ -94,7 +98,10 @@ def submit(
         items = checkout.data_items(user, item_ids)
         options = checkout.options(facility, options or {}, "a job")
         parameters = _checked_parameters(facility, kind, parameters or {})
-    checkout.require_queue("Submitting", "nothing was submitted")
+    if len(run_id) > 64:
+        raise JobProblem("A run id is at most 64 characters.")
+    if not hold:
+        checkout.require_queue("Submitting", "nothing was submitted")
     job = Job(
         id=secrets.token_hex(8),
         user_id=user.id,
@@ -107,23 +114,75 @@ def submit(
         options=options,
         command=command,
         notebook=notebook,
+        run_id=run_id,
         phase=JobPhase.PENDING.value,
-        phases=[_phase_entry(JobPhase.PENDING, "Waiting for a worker to submit it")],
+        phases=[_phase_entry(JobPhase.PENDING, HELD if hold else "Waiting for a worker to submit it")],
     )
     session().add(job)
     session().commit()
+    if not hold:
+        try:
+            _enqueue(job, api_url)
+        except QueueUnavailable:
+            session().delete(job)
+            session().commit()
+            raise
+    return job
+
+
+def is_held(job: Job) -> bool:
+    """Made to wait for :func:`start` and not started yet (a follower's job has a queue id)."""
+    return job.phase == JobPhase.PENDING.value and not job.queue_id
+
+
+def start(job: Job, api_url: str) -> None:
+    """Run a held job: hand it to a worker. A job already started is left as it is."""
+    if not is_held(job):
+        return
+    checkout.require_queue("Running the job", "it is still waiting, unchanged")
+    job.phases = [*job.phases, _phase_entry(JobPhase.PENDING, "Run: waiting for a worker to submit it")]
+    job.message = "Waiting for a worker to submit it"
+    _enqueue(job, api_url)
+
+
+def change_parameters(job: Job, given: dict[str, Any]) -> None:
+    """Add or change parameters of a held job, checked as at submission (UWS: POST to its parameters)."""
+    if not is_held(job):
+        raise JobProblem(f"The job is {job.phase} now: only a job waiting to be run takes new parameters.")
+    facility, kind = facility_and_type(job)
+    if not isinstance(kind, JobFacility):
+        raise JobProblem("The job's facility or its type is gone: it cannot take parameters now.")
+    with checkout.refusing(JobProblem):
+        job.parameters = _checked_parameters(facility, kind, {**job.parameters, **given})
+    session().commit()
+
+
+def delete(job: Job) -> None:
+    """Remove the job and its record, cancelling it first while it may still run (UWS: DELETE)."""
+    if not is_final(job) and not is_held(job):
+        cancel(job)
+    session().delete(job)
+    session().commit()
+
+
+def _enqueue(job: Job, api_url: str) -> None:
+    """Give the job one follower: it is claimed in the database first, so two calls to run it make one."""
     config = current_app.extensions["esap.config"]
+    queue_id = secrets.token_hex(16)
+    claim = update(Job).where(Job.id == job.id, Job.queue_id == "").values(queue_id=queue_id)
+    if session().execute(claim).rowcount == 0:
+        session().rollback()
+        return  # another request started it meanwhile
+    session().commit()
+    # The follower lives as long as the job may: both bounded waits, and time to read the results.
+    limit = int(config.job_queued_timeout + config.job_executing_timeout + 600)
     try:
-        # The follower lives as long as the job may: both bounded waits, and time to read the results.
-        limit = int(config.job_queued_timeout + config.job_executing_timeout + 600)
-        queued = current_app.extensions["esap.queue"].enqueue(run, job.id, api_url, job_timeout=limit)
+        current_app.extensions["esap.queue"].enqueue(run, job.id, api_url, job_timeout=limit, job_id=queue_id)
     except QueueUnavailable:
-        session().delete(job)
+        session().execute(update(Job).where(Job.id == job.id).values(queue_id=""))
         session().commit()
         raise
-    job.queue_id = queued.id
-    session().commit()
-    return job
+    session().refresh(job)
 
 
 def _software(user: User, software_id: int | None, facility: RegisteredFacility, kind: FacilityType) -> Software | None:
@@ -518,7 +577,7 @@ def reap(dead_after: timedelta = DEAD_AFTER) -> int:
     active = [phase.value for phase in JobPhase if not phase.final]
     handled = 0
     for job in list(session().scalars(select(Job).where(Job.phase.in_(active)))):
-        if (job.heartbeat or job.created) > cutoff:
+        if (job.heartbeat or job.created) > cutoff or is_held(job):
             continue
         try:
             state = QueueJob.fetch(job.queue_id, connection=connection).get_status() if job.queue_id else None

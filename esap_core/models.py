@@ -247,6 +247,7 @@ class Job(Base):
     results: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, size, media_type}]
     remote_id: Mapped[str] = mapped_column(String(255), default="")  # the facility's id of the job
     queue_id: Mapped[str] = mapped_column(String(64), default="")  # the queue's job that submits and follows it
+    run_id: Mapped[str] = mapped_column(String(64), default="")  # the submitter's own label (UWS runId)
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -86,6 +86,21 @@ def slurm_esap(committed_app, slurm) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
+def uws_words(committed_app, dachs_uws) -> str:
+    """The name of a UWS facility on the real DaCHS's word counter (for a ``committed_config`` loading "uws")."""
+    with committed_app.app_context():
+        values = {
+            "kind": "uws",
+            "name": "words",
+            "title": "Word counter",
+            "url": dachs_uws.jobs_url,
+            "settings": {"description_url": dachs_uws.description_url},
+        }
+        facilities.register(None, None, values, from_config=True)
+    return "words"
+
+
+@pytest.fixture
 def job_owner(committed_app):
     return make_user(committed_app, "job_owner")
 

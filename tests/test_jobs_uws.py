@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from esap_core import facilities, jobs
+from esap_core import jobs
 from tests.fixtures import bearer, make_user
 from tests.job_setup import reload, run_in_thread, run_job, wait_for
 
@@ -17,17 +17,8 @@ def committed_config() -> dict:
 
 
 @pytest.fixture
-def words(committed_app, dachs_uws) -> str:
-    with committed_app.app_context():
-        values = {
-            "kind": "uws",
-            "name": "words",
-            "title": "Word counter",
-            "url": dachs_uws.jobs_url,
-            "settings": {"description_url": dachs_uws.description_url},
-        }
-        facilities.register(None, None, values, from_config=True)
-    return "words"
+def words(uws_words) -> str:
+    return uws_words
 
 
 @pytest.fixture

@@ -44,3 +44,6 @@ def init_app(app: Flask) -> None:
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(compat.blp)
     app.register_blueprint(docs)
+    from esap_core.api import uws  # ESAP's jobs as an IVOA UWS 1.1 service: XML, outside the OpenAPI document
+
+    app.register_blueprint(uws.bp)

@@ -12,6 +12,7 @@ from esap_core.auth import current_user, login_required
 from esap_core.db import database_id, database_ids
 from esap_core.hookspecs import FacilityError, JobFacility, JobPhase
 from esap_core.models import RegisteredFacility
+from esap_core.queue import QueueUnavailable
 from esap_core.security import external_url
 from esap_core.web.rendering import render
 
@@ -96,6 +97,7 @@ def _context(job) -> dict[str, Any]:
         "job": job,
         "elapsed": jobs.elapsed(job),
         "can_cancel": jobs.can_cancel(job),
+        "held": jobs.is_held(job),
         "in_basket": {result["name"] for result in job.results if jobs.in_basket(user, job, result["name"])},
     }
 
@@ -120,6 +122,18 @@ def cancel(job_id: str):
         jobs.cancel(job)
     except jobs.NotCancellable as error:
         abort(409, str(error))
+    return redirect(url_for("jobs.show", job_id=job.id))
+
+
+@blueprint.post("/jobs/<job_id>/run")
+@login_required
+def run(job_id: str):
+    """Run a job made to wait (through UWS, say)."""
+    job = _own_job_or_404(job_id)
+    try:
+        jobs.start(job, external_url("pages.home"))
+    except QueueUnavailable as error:
+        abort(503, str(error))
     return redirect(url_for("jobs.show", job_id=job.id))
 
 

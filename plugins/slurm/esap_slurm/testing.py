@@ -76,6 +76,13 @@ def slurm() -> Iterator[SlurmCluster]:
         )
     if os.geteuid() != 0:
         pytest.fail("the Slurm fixture runs slurmctld and slurmd, which need root", pytrace=False)
+    with running_slurm() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_slurm() -> Iterator[SlurmCluster]:
+    """The one-node Slurm of the ``slurm`` fixture, for code outside pytest (the jobs benchmark); needs root."""
     root = Path(tempfile.mkdtemp(prefix="esap-slurm-"))
     root.chmod(0o755)  # slurmrestd and the jobs run as nobody and must reach the socket and the work folder
     processes: dict[str, subprocess.Popen] = {}
