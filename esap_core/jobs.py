@@ -439,6 +439,9 @@ def run(job_id: str, api_url: str) -> str:
             request = _request(job, user, api_url)
             end_transaction()
             remote_id = kind.submit(plugin_facility, request, FACILITY_TIMEOUT)
+            if _deleted(job_id):  # deleted while it was being submitted: cancel it there, where nobody sees it
+                kind.cancel(plugin_facility, str(remote_id), accounts.user_context(user), FACILITY_TIMEOUT)
+                return "deleted"
             session().refresh(job)
             job.remote_id, job.started = str(remote_id)[:255], now()
             _enter(job, JobPhase.QUEUED, f"Submitted to {facility.title} as {remote_id}")
@@ -447,17 +450,26 @@ def run(job_id: str, api_url: str) -> str:
                 kind.cancel(plugin_facility, job.remote_id, accounts.user_context(user), FACILITY_TIMEOUT)
                 return job.phase
         _follow(job, kind, plugin_facility, user)
-    except FacilityError as error:
-        _end(job, JobPhase.ERROR, str(error) or type(error).__name__)
-    except Exception as error:  # a plugin's bug must still end the job, with a message we can show
-        log.exception("job %s failed unexpectedly", job_id)
-        _end(
-            job,
-            JobPhase.ERROR,
-            f"The job failed unexpectedly ({type(error).__name__}). The facility's plugin may have a problem; "
-            "the administrators have the details.",
-        )
+    except Exception as error:
+        if _deleted(job_id):  # deleted while it ran (a UWS DELETE cancels it first): nothing is left to end
+            log.info("job %s was deleted while it was followed", job_id)
+            return "deleted"
+        if isinstance(error, FacilityError):
+            _end(job, JobPhase.ERROR, str(error) or type(error).__name__)
+        else:  # a plugin's bug must still end the job, with a message we can show
+            log.exception("job %s failed unexpectedly", job_id)
+            _end(
+                job,
+                JobPhase.ERROR,
+                f"The job failed unexpectedly ({type(error).__name__}). The facility's plugin may have a problem; "
+                "the administrators have the details.",
+            )
     return job.phase
+
+
+def _deleted(job_id: str) -> bool:
+    session().rollback()
+    return session().scalar(select(Job.id).where(Job.id == job_id)) is None
 
 
 def _limit(phase: JobPhase) -> float | None:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, request
 
 from esap_core import jobs
 from esap_core.auth import current_user, require_scope
@@ -65,8 +65,10 @@ def job_list():
     found = [job for job in jobs.history(current_user(), limit=1000) if not phases or job.phase in phases]
     if not phases:  # UWS 1.1: archived jobs are listed only when asked for
         found = [job for job in found if job.phase != JobPhase.ARCHIVED.value]
-    if after is not None:
-        found = [job for job in found if job.created > after]
+    if after is not None:  # at the millisecond, as creationTime is written
+        found = [
+            job for job in found if job.created.replace(microsecond=job.created.microsecond // 1000 * 1000) > after
+        ]
     if last is not None:
         found = found[:last]
     root = _element("jobs", version="1.1")
@@ -363,8 +365,6 @@ def _own(job_id: str) -> Job:
 
 
 def _require(scope: str) -> None:
-    from flask import g
-
     if scope not in g.scopes:
         abort(403, f"This needs the {scope!r} scope, which this token or account does not have.")
 
@@ -381,7 +381,7 @@ def _delete(job: Job) -> Response:
         jobs.delete(job)
     except jobs.NotCancellable as problem:
         abort(409, f"{problem} The job is kept.")
-    return redirect(url_for("uws.job_list"), 303)
+    return redirect(external_url("uws.job_list"), 303)
 
 
 def _execution_limit() -> float:
