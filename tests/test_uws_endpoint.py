@@ -8,6 +8,7 @@ says: 303 after every change, WAIT blocking, parameters of a PENDING job, ABORT,
 
 from __future__ import annotations
 
+import re
 import time
 from xml.etree import ElementTree
 
@@ -279,3 +280,27 @@ def test_a_job_made_to_wait_is_run_from_its_page(committed_app, uws_words, esap)
     assert job.queue_id and job.phase == "PENDING" and job.message == "Waiting for a worker to submit it"
     page = client.get(f"/jobs/{job_id(url)}").get_data(as_text=True)
     assert 'id="run-job"' not in page and f'hx-get="/jobs/{job_id(url)}/status"' in page
+
+
+def test_a_job_runs_again_with_edited_parameters_from_its_page(committed_app, uws_words, esap):
+    with committed_app.app_context():
+        owner = accounts.local_user()
+    token = bearer(committed_app, owner, SCOPES)
+    fields = {"facility": uws_words, "text": "first words", "repeat": "2", "case": "upper"}
+    url = requests.post(f"{esap.url}/uws/jobs", data=fields, headers=token).url
+    client = committed_app.test_client()
+    page = client.get(f"/jobs/{job_id(url)}").get_data(as_text=True)
+    again = page.split('id="run-again"')[1].split("</details>")[0]
+    # what the browser sends: the form's hidden fields and its text, edited by the researcher
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', again))
+    written = re.search(r'name="parameters"[^>]*>([^<]*)</textarea>', again).group(1)
+    first = reload(committed_app, job_id(url)).parameters  # as given, and the service's defaults for the rest
+    assert {"text = first words", "repeat = 2", "case = upper"} <= set(written.splitlines())
+    form["parameters"] = written.replace("first words", "second words")
+
+    answer = client.post(re.search(r'<form method="post" action="([^"]+)">', again).group(1), data=form)
+
+    assert answer.status_code == 302
+    new = reload(committed_app, answer.headers["Location"].rsplit("/", 1)[1])
+    assert new.id != job_id(url) and new.facility["name"] == uws_words
+    assert new.parameters == {**first, "text": "second words"}

@@ -105,7 +105,20 @@ def _context(job) -> dict[str, Any]:
 @blueprint.get("/jobs/<job_id>")
 @login_required
 def show(job_id: str):
-    return render("job.html", **_context(_own_job_or_404(job_id)))
+    job = _own_job_or_404(job_id)
+    return render("job.html", **_context(job), again=_again(job))
+
+
+def _again(job) -> dict[str, Any]:
+    """What "run again with other parameters" starts from: the same choices, the items still in the basket."""
+    from esap_core import basket
+
+    in_basket = {item.id for item in basket.all_items(current_user())}
+    items = [item["id"] for item in job.data if item.get("id") in in_basket]
+    lines = "\n".join(
+        f"{name} = {json.dumps(value) if isinstance(value, bool) else value}" for name, value in job.parameters.items()
+    )
+    return {"item_ids": items, "missing": len(job.data) - len(items), "parameters": lines}
 
 
 @blueprint.get("/jobs/<job_id>/status")
