@@ -25,12 +25,16 @@ from esap_core import accounts, basket, catalogue, checkout, facilities, tokens
 from esap_core.checkout import ChoiceProblem
 from esap_core.db import end_transaction, session
 from esap_core.hookspecs import (
+    Archive,
+    ArchiveError,
+    CredentialsExpired,
     FacilityError,
     FacilityType,
     JobFacility,
     JobPhase,
     JobRequest,
     JobStatus,
+    ServiceRegistry,
     SoftwareRecord,
     UIType,
 )
@@ -50,6 +54,8 @@ PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_PARAMETERS = 100
 WAITING = (JobPhase.PENDING, JobPhase.QUEUED, JobPhase.HELD, JobPhase.SUSPENDED)
 HELD = "Waiting until it is run (UWS: PHASE=RUN)"
+QUERY = "query"  # the software source (and queue id) of an archive's asynchronous query kept as a job
+QUERY_NAME = "ADQL query"
 
 
 class JobProblem(ChoiceProblem):
@@ -278,7 +284,9 @@ def cancel(job: Job) -> None:
     """Abort the job at its facility and end it ABORTED; :class:`NotCancellable` says why when it cannot."""
     if is_final(job):
         raise NotCancellable(f"The job has ended ({job.phase}); there is nothing to cancel.")
-    if job.remote_id:
+    if is_query(job):
+        _cancel_query(job)
+    elif job.remote_id:
         facility, kind = facility_and_type(job)
         if not isinstance(kind, JobFacility):
             raise NotCancellable("The job's facility or its type is gone: ESAP cannot reach the job to cancel it.")
@@ -291,6 +299,74 @@ def cancel(job: Job) -> None:
             raise NotCancellable(f"{facility.title} did not cancel the job: {error}") from None
         session().refresh(job)
     _end(job, JobPhase.ABORTED, "Cancelled by you" if job.remote_id else "Cancelled by you before it was submitted")
+
+
+# --- the data pages' asynchronous queries, kept in the same list --------------------------------------------------
+
+
+def record_query(user: User, archive: Archive, service_url: str, adql: str, title: str, remote: str, page: str) -> Job:
+    """Keep an asynchronous query an archive accepted (a TAP job) as a job: listed, reopened at ``page``, deleted.
+
+    Its phase is the archive's, noted whenever its page asks (:func:`note_query_phase`); no
+    worker follows it, and its results are the archive's table, on that page.
+    """
+    job = Job(
+        id=secrets.token_hex(8),
+        user_id=user.id,
+        facility={"name": archive.name, "kind": "tap", "title": archive.label, "url": service_url},
+        software={
+            "id": None,
+            "source": QUERY,
+            "external_id": f"{archive.name}:{remote}"[:255],
+            "name": title or QUERY_NAME,
+        },
+        data=[],
+        parameters={"adql": adql},
+        phase=JobPhase.QUEUED.value,
+        phases=[_phase_entry(JobPhase.QUEUED, f"Submitted to {archive.label}")],
+        remote_id=remote[:255],
+        queue_id=QUERY,  # never held, never a worker's
+        details={"page": page},
+        started=now(),
+    )
+    session().add(job)
+    session().commit()
+    return job
+
+
+def is_query(job: Job) -> bool:
+    return job.software.get("source") == QUERY
+
+
+def query_of(user: User, remote: str) -> Job | None:
+    """The user's kept query with the archive's job ``remote``, if it was kept."""
+    query = select(Job).where(Job.user_id == user.id, Job.remote_id == remote[:255], Job.queue_id == QUERY)
+    return session().scalars(query.limit(1)).first()
+
+
+def note_query_phase(job: Job, phase: str, message: str = "") -> None:
+    """What the archive said of the query, on its record (a cancelled one ends ABORTED)."""
+    known = {value.value for value in JobPhase}
+    noted = JobPhase.ABORTED if phase == "CANCELLED" else JobPhase(phase) if phase in known else JobPhase.UNKNOWN
+    if is_final(job) or noted.value == job.phase:
+        return
+    if noted.final:
+        _end(job, noted, message or f"{noted.value.capitalize()} at {job.facility.get('title', 'the archive')}")
+        return
+    _enter(job, noted, message)
+    session().commit()
+
+
+def _cancel_query(job: Job) -> None:
+    archive = current_app.extensions["esap.plugins"].archives.get(job.facility.get("name", ""))
+    if not isinstance(archive, ServiceRegistry):
+        raise NotCancellable("The archive of that query is gone: ESAP cannot reach the query to cancel it.")
+    user = session().get(User, job.user_id)
+    end_transaction()
+    try:
+        archive.cancel_job(job.remote_id, accounts.user_context(user), FACILITY_TIMEOUT)
+    except (ArchiveError, CredentialsExpired) as error:
+        raise NotCancellable(f"{archive.label} did not cancel the query: {error}") from None
 
 
 def _result(job: Job, name: str) -> dict[str, Any]:
@@ -589,7 +665,7 @@ def reap(dead_after: timedelta = DEAD_AFTER) -> int:
     active = [phase.value for phase in JobPhase if not phase.final]
     handled = 0
     for job in list(session().scalars(select(Job).where(Job.phase.in_(active)))):
-        if (job.heartbeat or job.created) > cutoff or is_held(job):
+        if (job.heartbeat or job.created) > cutoff or is_held(job) or is_query(job):
             continue
         try:
             state = QueueJob.fetch(job.queue_id, connection=connection).get_status() if job.queue_id else None

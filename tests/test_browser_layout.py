@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from esap_core import Archive, Column, DataItem, QueryKind, ResultPage, hookimpl
 from esap_core.app import create_app
-from esap_core.models import BasketItem, Launch, RegisteredFacility, Software
+from esap_core.models import BasketItem, Job, Launch, RegisteredFacility, Software
 from tests.fixtures import LiveServer, emptied_after
 
 pytestmark = pytest.mark.browser
@@ -116,8 +116,25 @@ def seed(app) -> dict:
             message=LONG,
         )
         db.add(launch)
+        job = Job(
+            id="j" * 16,
+            user_id=user.id,
+            facility={"name": "long-slurm", "kind": "slurm", "url": facility.url, "title": LONG[:255]},
+            software=snapshot,
+            data=[{"id": 1, "title": LONG, "archive": "long-values", "identifier": LONG}],
+            parameters={"note": LONG},
+            options={"queue": LONG},
+            command=LONG,
+            phase="ERROR",
+            phases=[{"phase": "ERROR", "at": "2026-01-01T00:00:00", "message": LONG}],
+            log=LONG,
+            message=LONG,
+            details={"commit": LONG},
+            queue_id="done",
+        )
+        db.add(job)
         db.commit()
-        return {"software": software.id, "facility": facility.name, "launch": launch.id}
+        return {"software": software.id, "facility": facility.name, "launch": launch.id, "job": job.id}
 
 
 def pages(ids: dict) -> dict[str, str]:
@@ -132,6 +149,8 @@ def pages(ids: dict) -> dict[str, str]:
         "/software": "Longxxx",
         f"/software/{ids['software']}": "Longxxx",
         "/facilities": "Longxxx",
+        "/jobs": "Your jobs",
+        f"/jobs/{ids['job']}": "What runs",
     }
 
 

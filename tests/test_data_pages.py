@@ -305,9 +305,9 @@ def test_service_links_cannot_be_forged(client):
     assert client.get("/data/archives/test-obs/service", query_string={"kind": "tap"}).status_code == 404
 
 
-def test_async_job_runs_shows_its_phase_and_is_cancelled(client, dachs):
+def submit_async(client, adql: str) -> str:
+    """Send ``adql`` as an asynchronous query from the TAP service's page, as its confirm form does: the job page."""
     params = {k: v[0] for k, v in parse_qs(urlsplit(registry_row_link(client, "tap")).query).items()}
-    adql = "SELECT name, mag FROM esap.sources WHERE mag < 10"
     confirm = soup(
         client.get("/data/archives/vo-registry/service", query_string={**params, "adql": adql, "mode": "async"})
     )
@@ -315,15 +315,24 @@ def test_async_job_runs_shows_its_phase_and_is_cancelled(client, dachs):
     data = {field["name"]: field["value"] for field in form.select("input")}
     submitted = client.post(form["action"], data=data)
     assert submitted.status_code == 303
-    job_page = client.get(submitted.headers["Location"])
-    status_url = soup(job_page).select_one(".job-status[hx-get]")["hx-get"]
+    return submitted.headers["Location"]
+
+
+def follow_async(client, job_page: str) -> tuple[str, BeautifulSoup]:
+    """Ask the job page's status fragment, as the page does, until the query completes: its URL and last answer."""
+    status_url = soup(client.get(job_page)).select_one(".job-status[hx-get]")["hx-get"]
     for _ in range(60):
         status = soup(client.get(status_url, headers=HX))
-        phase = status.select_one(".phase")["data-phase"]
-        if phase == "COMPLETED":
+        if status.select_one(".phase")["data-phase"] == "COMPLETED":
             break
         assert status.select_one(".job-status")["hx-trigger"] == "load delay:1s"
         time.sleep(0.5)
+    return status_url, status
+
+
+def test_async_job_runs_shows_its_phase_and_is_cancelled(client, dachs):
+    status_url, status = follow_async(client, submit_async(client, "SELECT name, mag FROM esap.sources WHERE mag < 10"))
+    phase = status.select_one(".phase")["data-phase"]
     assert phase == "COMPLETED"
     panel = panel_of(client, status.select_one("section.archive-panel[hx-get]")["hx-get"])
     assert {td.get_text() for td in panel.select("tbody td:nth-of-type(2)")} == {
@@ -336,6 +345,24 @@ def test_async_job_runs_shows_its_phase_and_is_cancelled(client, dachs):
     assert cancelled.select_one(".phase")["data-phase"] == "CANCELLED"
     gone = soup(client.get(status_url, headers=HX))
     assert "HTTP 404" in gone.select_one(".archive-message").get_text()
+
+
+def test_an_async_query_is_kept_in_your_jobs_reopened_from_there_and_deleted(client, dachs):
+    job_page = submit_async(client, "SELECT name FROM esap.sources WHERE mag < 12")
+    listed = soup(client.get("/jobs"))
+    [row] = listed.select("table.jobs tbody tr")
+    assert "ESAP test TAP service" in row.get_text() and "QUEUED" in row.get_text()  # its title, its phase
+    kept = row.select_one("a")["href"]
+    reopened = client.get(kept)
+    assert reopened.status_code == 302 and reopened.headers["Location"] == job_page  # its own page, after a reload
+
+    follow_async(client, job_page)
+    [row] = soup(client.get("/jobs?phase=COMPLETED")).select("table.jobs tbody tr")
+    assert row.select_one("a")["href"] == kept
+
+    deleted = client.post(row.select_one("form")["action"], data={"csrf_token": csrf_headers(client)["X-CSRF-Token"]})
+    assert deleted.status_code == 302
+    assert soup(client.get("/jobs")).select("table.jobs tbody tr") == [] and client.get(kept).status_code == 404
 
 
 def test_async_job_with_bad_adql_shows_the_error(client):

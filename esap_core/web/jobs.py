@@ -106,6 +106,8 @@ def _context(job) -> dict[str, Any]:
 @login_required
 def show(job_id: str):
     job = _own_job_or_404(job_id)
+    if jobs.is_query(job):  # an archive's query: its own page follows it and shows its table
+        return redirect(job.details.get("page") or url_for("jobs.index"))
     return render("job.html", **_context(job), again=_again(job))
 
 
@@ -148,6 +150,18 @@ def run(job_id: str):
     except QueueUnavailable as error:
         abort(503, str(error))
     return redirect(url_for("jobs.show", job_id=job.id))
+
+
+@blueprint.post("/jobs/<job_id>/delete")
+@login_required
+def delete(job_id: str):
+    """Remove the job from the list, cancelling it first while it may still run."""
+    job = _own_job_or_404(job_id)
+    try:
+        jobs.delete(job)
+    except jobs.NotCancellable as error:
+        abort(409, f"{error} The job is kept.")
+    return redirect(url_for("jobs.index"))
 
 
 @blueprint.post("/jobs/<job_id>/basket")

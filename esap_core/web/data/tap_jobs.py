@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import make_response, render_template, request, url_for
 
-from esap_core.auth import login_required
+from esap_core import jobs
+from esap_core.auth import current_user, login_required
 from esap_core.discovery import Outcome, QueryError
 from esap_core.hookspecs import (
     Archive,
@@ -55,6 +56,7 @@ def submit_job(archive_name: str):
         title=title,
         **service_params(kind, url),
     )
+    jobs.record_query(current_user(), archive, url, adql, title, job, target)  # in "Your jobs" from now on
     if htmx:
         response = make_response("", 204)
         response.headers["HX-Redirect"] = target
@@ -94,12 +96,20 @@ def job_status(archive_name: str):
     except (ArchiveError, CredentialsExpired) as problem:
         return job_fragment(context, "UNKNOWN", failure(archive, problem).message)
     if phase != "ERROR":
-        return job_fragment(context, phase)
+        return noted(job_fragment(context, phase), phase)
     try:  # the job's result document carries the service's own error message
         ask(archive, lambda user, left: archive.job_results(context["job"], user, left))
     except (ArchiveError, CredentialsExpired) as problem:
-        return job_fragment(context, phase, failure(archive, problem).message)
-    return job_fragment(context, phase, "The job failed; the service gave no reason.")
+        return noted(job_fragment(context, phase, failure(archive, problem).message), phase, str(problem))
+    return noted(job_fragment(context, phase, "The job failed; the service gave no reason."), phase)
+
+
+def noted(answer: Any, phase: str, message: str = "") -> Any:
+    """The answer, once the phase is on the query's record in the jobs list (when it was kept)."""
+    kept = jobs.query_of(current_user(), job_from_request())
+    if kept is not None:
+        jobs.note_query_phase(kept, phase, message)
+    return answer
 
 
 def job_fragment(context: dict[str, Any], phase: str, error: str = ""):
@@ -117,8 +127,8 @@ def cancel_job(archive_name: str):
     except (ArchiveError, CredentialsExpired) as error:
         return job_fragment(context, "UNKNOWN", failure(archive, error).message)
     if htmx:
-        return job_fragment(context, "CANCELLED")
-    return render("data_job.html", cancelled=True, **context)
+        return noted(job_fragment(context, "CANCELLED"), "CANCELLED", "Cancelled by you")
+    return noted(render("data_job.html", cancelled=True, **context), "CANCELLED", "Cancelled by you")
 
 
 @blueprint.get("/data/archives/<archive_name>/job/results")
