@@ -254,13 +254,15 @@ def visible(user: User, job_id: str) -> Job | None:
     return session().scalar(select(Job).where(Job.id == job_id, Job.user_id == user.id))
 
 
-def history(user: User, phase: str = "", facility: str = "", limit: int = 200) -> list[Job]:
-    """The user's jobs, newest first, of one phase or facility (by name) when given."""
+def history(user: User, phase: str = "", facility: str = "", limit: int = 200, software: str = "") -> list[Job]:
+    """The user's jobs, newest first, of one phase, facility or software (by name) when given."""
     query = select(Job).where(Job.user_id == user.id)
     if phase:
         query = query.where(Job.phase == phase)
     if facility:  # the name it had at submission, kept on the job (the facility may be gone since)
         query = query.where(Job.facility["name"].as_string() == facility)
+    if software:  # likewise the software's name as submitted
+        query = query.where(Job.software["name"].as_string() == software)
     return list(session().scalars(query.order_by(Job.created.desc()).limit(limit)))
 
 

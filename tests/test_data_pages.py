@@ -359,6 +359,9 @@ def test_an_async_query_is_kept_in_your_jobs_reopened_from_there_and_deleted(cli
     follow_async(client, job_page)
     [row] = soup(client.get("/jobs?phase=COMPLETED")).select("table.jobs tbody tr")
     assert row.select_one("a")["href"] == kept
+    [row] = soup(client.get("/jobs", query_string={"software": "ESAP test TAP service"})).select("table.jobs tbody tr")
+    other = soup(client.get("/jobs?software=Other"))
+    assert other.select("table.jobs") == [] and "No job of Other." in other.get_text()
 
     deleted = client.post(row.select_one("form")["action"], data={"csrf_token": csrf_headers(client)["X-CSRF-Token"]})
     assert deleted.status_code == 302

@@ -161,6 +161,10 @@ def test_the_job_list_filters_by_phase_time_and_count_and_post_action_deletes(co
     later = ElementTree.fromstring(http.get(f"{esap.url}/uws/jobs", params={"AFTER": created_at}).content)
     assert [ref.get("id") for ref in later.findall(f"{UWS}jobref")] == [job_id(second)]
 
+    by_software = http.get(f"{esap.url}/api/v1/jobs", params={"software": "Word counter"}).json()["jobs"]
+    assert [job["id"] for job in by_software] == [job_id(second), job_id(first)]
+    assert http.get(f"{esap.url}/api/v1/jobs", params={"software": "Other"}).json() == {"jobs": []}
+
     deleted = http.post(first, data={"ACTION": "DELETE"}, allow_redirects=False)
     assert deleted.status_code == 303 and deleted.headers["Location"] == f"{esap.url}/uws/jobs"
     assert http.get(first).status_code == 404 and http.get(second).status_code == 200

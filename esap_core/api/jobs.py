@@ -76,6 +76,7 @@ class NewJobSchema(Schema):
 class JobFilterSchema(Schema):
     phase = fields.String(load_default="", validate=validate.OneOf(["", *PHASES]))
     facility = fields.String(load_default="", validate=validate.Length(max=100))
+    software = fields.String(load_default="", validate=validate.Length(max=500), metadata={"description": "Its name"})
 
 
 class JobListSchema(Schema):
@@ -112,8 +113,10 @@ class Jobs(MethodView):
     @blp.response(200, JobListSchema)
     @require_scope("jobs:read")
     def get(self, filters):
-        """Your jobs, newest first, of one phase or facility when asked."""
-        return {"jobs": jobs.history(current_user(), filters["phase"], filters["facility"])}
+        """Your jobs, newest first, of one phase, facility or software when asked."""
+        return {
+            "jobs": jobs.history(current_user(), filters["phase"], filters["facility"], software=filters["software"])
+        }
 
     @blp.arguments(NewJobSchema)
     @blp.response(202, JobSchema)

@@ -80,11 +80,21 @@ def create():
 def index():
     user = current_user()
     phase, facility = request.args.get("phase", ""), request.args.get("facility", "")
+    software = request.args.get("software", "")[:500]
     if phase and phase not in PHASES:
         abort(400, f"There is no phase {phase[:40]!r}; choose one of {', '.join(PHASES)}.")
-    listed = jobs.history(user, phase, facility)
-    names = sorted({job.facility.get("name", "") for job in jobs.history(user)})
-    return render("jobs.html", jobs=listed, phase=phase, facility=facility, phases=PHASES, facility_names=names)
+    listed = jobs.history(user, phase, facility, software=software)
+    every = jobs.history(user)
+    return render(
+        "jobs.html",
+        jobs=listed,
+        phase=phase,
+        facility=facility,
+        software=software,
+        phases=PHASES,
+        facility_names=sorted({job.facility.get("name", "") for job in every}),
+        software_names=sorted({job.software.get("name", "") for job in every}),
+    )
 
 
 def _own_job_or_404(job_id: str):
