@@ -27,7 +27,7 @@ from pathlib import Path
 import requests
 from esap_slurm.testing import GitServer, running_slurm, static_server
 
-from bench.production import Production, bearer, median, percentile, report, seed_users, table
+from bench.production import Production, bearer, pipeline_figures, pipeline_table, report, seed_users, target_met
 
 FINAL = {"COMPLETED", "ERROR", "ABORTED"}
 SCRIPT = "echo 'the bench job ran'\n"
@@ -107,7 +107,7 @@ def submit_and_wait(esap: Production, token: str, software_id: int, bound: float
     answer = requests.post(f"{esap.url}/api/v1/jobs", json=body, headers=headers, timeout=30)
     accepted = time.time()
     if answer.status_code != 202:
-        return {"sent": sent, "phase": f"http {answer.status_code}", "message": answer.text[:300], "id": ""}
+        return {"sent": sent, "state": f"http {answer.status_code}", "message": answer.text[:300], "id": ""}
     job = answer.json()
     deadline = time.monotonic() + bound
     while job["phase"] not in FINAL and time.monotonic() < deadline:
@@ -118,7 +118,7 @@ def submit_and_wait(esap: Production, token: str, software_id: int, bound: float
         "sent": sent,
         "accepted": accepted,
         "ended": time.time(),
-        "phase": job["phase"],
+        "state": job["phase"],
         "message": job.get("message", ""),
     }
 
@@ -128,31 +128,9 @@ def run(esap: Production, relay: TimedRelay, token: str, software_id: int, count
     with ThreadPoolExecutor(in_flight) as pool:
         outcomes = list(pool.map(lambda _: submit_and_wait(esap, token, software_id, bound), range(count)))
     makespan = time.monotonic() - started
-    overheads, ends, phases = [], [], {}
     for outcome in outcomes:
-        outcome["submitted"] = relay.submitted.get(outcome["id"])
-        if outcome["submitted"] is not None:
-            overheads.append((outcome["submitted"] - outcome["sent"]) * 1000)
-        if outcome["phase"] in FINAL:
-            ends.append(outcome["ended"] - outcome["sent"])
-        phases[outcome["phase"]] = phases.get(outcome["phase"], 0) + 1
-    stuck = [outcome for outcome in outcomes if outcome["phase"] not in FINAL]
-    lost = [outcome for outcome in stuck if outcome["submitted"] is None]
-    return {
-        "jobs": count,
-        "in_flight": in_flight,
-        "phases": phases,
-        "lost": len(lost),
-        "stuck": len(stuck),
-        "makespan_s": makespan,
-        "jobs_per_s": count / makespan if makespan else 0.0,
-        "overhead_p50_ms": median(overheads),
-        "overhead_p95_ms": percentile(overheads, 0.95),
-        "end_to_end_p50_s": median(ends),
-        "end_to_end_p95_s": percentile(ends, 0.95),
-        "failures": [outcome["message"] for outcome in outcomes if outcome["phase"] in ("ERROR", "ABORTED")][:10],
-        "outcomes": outcomes,
-    }
+        outcome["first"] = relay.submitted.get(outcome["id"])
+    return pipeline_figures(outcomes, FINAL, {"ERROR", "ABORTED"}, in_flight, makespan)
 
 
 def seed_software(esap: Production, repository: str) -> int:
@@ -212,39 +190,10 @@ def main() -> None:
         finally:
             relay.stop()
 
-    paced["target_met"] = paced["lost"] == 0 and paced["stuck"] == 0 and paced["overhead_p50_ms"] < 50
-    burst["target_met"] = burst["lost"] == 0 and burst["stuck"] == 0
-    rows = [
-        (
-            name,
-            r["jobs"],
-            r["in_flight"],
-            ", ".join(f"{k} {v}" for k, v in sorted(r["phases"].items())),
-            r["lost"],
-            r["stuck"],
-            r["overhead_p50_ms"],
-            r["overhead_p95_ms"],
-            r["end_to_end_p50_s"],
-            r["jobs_per_s"],
-            "met" if r["target_met"] else "MISSED",
-        )
-        for name, r in (("paced", paced), ("burst", burst))
-        if r["jobs"]
-    ]
-    headers = [
-        "run",
-        "jobs",
-        "in flight",
-        "ended",
-        "lost",
-        "stuck",
-        "overhead p50 ms",
-        "p95 ms",
-        "end-to-end p50 s",
-        "jobs/s",
-        "target",
-    ]
-    report("jobs", {"settings": vars(options), "paced": paced, "burst": burst}, table(headers, rows))
+    paced["target_met"] = target_met(paced, overhead_ms=50)
+    burst["target_met"] = target_met(burst)
+    runs = {"paced": paced, "burst": burst}
+    report("jobs", {"settings": vars(options), **runs}, pipeline_table(runs, "jobs"))
 
 
 if __name__ == "__main__":

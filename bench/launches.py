@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 from esap_binderhub.testing import LocalBinderHub
 
-from bench.production import Production, bearer, median, percentile, report, seed_users, table
+from bench.production import Production, bearer, pipeline_figures, pipeline_table, report, seed_users, target_met
 
 FINISHED = {"ready", "failed", "stopped"}
 REPOSITORY = "https://github.com/esap-bench/notebook"
@@ -79,7 +79,7 @@ def launch_and_wait(esap: Production, token: str, software_id: int, bound: float
     )
     accepted = time.time()
     if answer.status_code != 202:
-        return {"sent": sent, "status": f"http {answer.status_code}", "message": answer.text[:300]}
+        return {"sent": sent, "state": f"http {answer.status_code}", "message": answer.text[:300]}
     launch = answer.json()
     deadline = time.monotonic() + bound
     while launch["status"] not in FINISHED and time.monotonic() < deadline:
@@ -90,7 +90,7 @@ def launch_and_wait(esap: Production, token: str, software_id: int, bound: float
         "sent": sent,
         "accepted": accepted,
         "ended": time.time(),
-        "status": launch["status"],
+        "state": launch["status"],
         "message": launch.get("message", ""),
     }
 
@@ -102,34 +102,9 @@ def run(
     with ThreadPoolExecutor(in_flight) as pool:
         outcomes = list(pool.map(lambda pair: launch_and_wait(esap, token, pair[0], bound), software))
     makespan = time.monotonic() - started
-    overheads, ends = [], []
     for (_, ref), outcome in zip(software, outcomes, strict=True):
-        first = hub.first_request.get(f"esap-bench/notebook/{ref}")
-        outcome["first_request"] = first
-        if first is not None:
-            overheads.append((first - outcome["sent"]) * 1000)
-        if outcome["status"] in FINISHED:
-            ends.append(outcome["ended"] - outcome["sent"])
-    statuses: dict[str, int] = {}
-    for outcome in outcomes:
-        statuses[outcome["status"]] = statuses.get(outcome["status"], 0) + 1
-    stuck = [o for o in outcomes if o["status"] not in FINISHED]
-    lost = [o for o in stuck if o["first_request"] is None]
-    return {
-        "launches": len(outcomes),
-        "in_flight": in_flight,
-        "statuses": statuses,
-        "lost": len(lost),
-        "stuck": len(stuck),
-        "makespan_s": makespan,
-        "launches_per_s": len(outcomes) / makespan,
-        "overhead_p50_ms": median(overheads),
-        "overhead_p95_ms": percentile(overheads, 0.95),
-        "end_to_end_p50_s": median(ends),
-        "end_to_end_p95_s": percentile(ends, 0.95),
-        "failures": [o["message"] for o in outcomes if o["status"] == "failed"][:10],
-        "outcomes": outcomes,
-    }
+        outcome["first"] = hub.first_request.get(f"esap-bench/notebook/{ref}")
+    return pipeline_figures(outcomes, FINISHED, {"failed"}, in_flight, makespan)
 
 
 def main() -> None:
@@ -161,39 +136,10 @@ def main() -> None:
     finally:
         hub.stop()
 
-    paced["target_met"] = paced["lost"] == 0 and paced["stuck"] == 0 and paced["overhead_p50_ms"] < 50
-    burst["target_met"] = burst["lost"] == 0 and burst["stuck"] == 0
-    rows = [
-        (
-            name,
-            r["launches"],
-            r["in_flight"],
-            ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items())),
-            r["lost"],
-            r["stuck"],
-            r["overhead_p50_ms"],
-            r["overhead_p95_ms"],
-            r["end_to_end_p50_s"],
-            r["launches_per_s"],
-            "met" if r["target_met"] else "MISSED",
-        )
-        for name, r in (("paced", paced), ("burst", burst))
-        if r["launches"]
-    ]
-    headers = [
-        "run",
-        "launches",
-        "in flight",
-        "ended",
-        "lost",
-        "stuck",
-        "overhead p50 ms",
-        "p95 ms",
-        "end-to-end p50 s",
-        "launches/s",
-        "target",
-    ]
-    report("launches", {"settings": vars(options), "paced": paced, "burst": burst}, table(headers, rows))
+    paced["target_met"] = target_met(paced, overhead_ms=50)
+    burst["target_met"] = target_met(burst)
+    runs = {"paced": paced, "burst": burst}
+    report("launches", {"settings": vars(options), **runs}, pipeline_table(runs, "launches"))
 
 
 if __name__ == "__main__":

@@ -105,6 +105,79 @@ def report(name: str, results: Mapping[str, Any], printed: str) -> Path:
     return path
 
 
+# --- a pipeline's figures (launches, jobs) ----------------------------------------------------
+
+
+def pipeline_figures(outcomes: list[dict], ended: set[str], failed: set[str], in_flight: int, makespan: float) -> dict:
+    """What a run of launches or jobs came to: each outcome has ``sent``, ``ended`` and ``first`` (when the
+    facility first saw it; None if never) as wall-clock times, its final ``state`` and ``message``.
+
+    Stuck: not ended within the bound; lost: stuck and never seen by the facility.
+    """
+    overheads = [(o["first"] - o["sent"]) * 1000 for o in outcomes if o.get("first") is not None]
+    ends = [o["ended"] - o["sent"] for o in outcomes if o["state"] in ended]
+    states: dict[str, int] = {}
+    for outcome in outcomes:
+        states[outcome["state"]] = states.get(outcome["state"], 0) + 1
+    stuck = [o for o in outcomes if o["state"] not in ended]
+    return {
+        "count": len(outcomes),
+        "in_flight": in_flight,
+        "states": states,
+        "lost": sum(1 for o in stuck if o.get("first") is None),
+        "stuck": len(stuck),
+        "makespan_s": makespan,
+        "per_s": len(outcomes) / makespan if makespan else 0.0,
+        "overhead_p50_ms": median(overheads),
+        "overhead_p95_ms": percentile(overheads, 0.95),
+        "end_to_end_p50_s": median(ends),
+        "end_to_end_p95_s": percentile(ends, 0.95),
+        "failures": [o["message"] for o in outcomes if o["state"] in failed][:10],
+        "outcomes": outcomes,
+    }
+
+
+def pipeline_table(runs: Mapping[str, Mapping[str, Any]], noun: str) -> str:
+    """The runs of :func:`pipeline_figures` (with ``target_met``), a row each, ``noun`` the plural ("jobs")."""
+    headers = [
+        "run",
+        noun,
+        "in flight",
+        "ended",
+        "lost",
+        "stuck",
+        "overhead p50 ms",
+        "p95 ms",
+        "end-to-end p50 s",
+        f"{noun}/s",
+        "target",
+    ]
+    rows = [
+        (
+            name,
+            r["count"],
+            r["in_flight"],
+            ", ".join(f"{k} {v}" for k, v in sorted(r["states"].items())),
+            r["lost"],
+            r["stuck"],
+            r["overhead_p50_ms"],
+            r["overhead_p95_ms"],
+            r["end_to_end_p50_s"],
+            r["per_s"],
+            "met" if r["target_met"] else "MISSED",
+        )
+        for name, r in runs.items()
+        if r["count"]
+    ]
+    return table(headers, rows)
+
+
+def target_met(figures: dict, overhead_ms: float | None = None) -> bool:
+    """None lost or stuck, and the median overhead under ``overhead_ms`` when given."""
+    ok = figures["lost"] == 0 and figures["stuck"] == 0
+    return ok and (overhead_ms is None or figures["overhead_p50_ms"] < overhead_ms)
+
+
 # --- processes --------------------------------------------------------------------------
 
 
