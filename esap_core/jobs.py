@@ -589,13 +589,13 @@ def _follow(job: Job, kind: JobFacility, facility, user: User) -> None:
             phase_since = time.monotonic()
         if phase is JobPhase.UNKNOWN:
             raise FacilityError(f"{facility.title} no longer knows the job {job.remote_id}; it is lost.")
-        _enter(job, phase, status.message)
         job.details = {**job.details, **_json_safe(status.details)}
         job.heartbeat = now()
-        if phase.final:
+        if phase.final:  # its log and results are kept before its end: whoever sees it ended sees them
             session().commit()
             _finish(job, kind, facility, context, status)
             return
+        _enter(job, phase, status.message)
         if time.monotonic() - last_log > LOG_EVERY:
             job.log = _log(kind, facility, job, context) or job.log
             last_log = time.monotonic()

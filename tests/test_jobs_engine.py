@@ -68,6 +68,30 @@ def test_a_failing_script_ends_in_error_with_its_message(committed_app, slurm_es
     assert done.finished is not None
 
 
+def test_whoever_sees_a_job_ended_sees_its_log_too(committed_app, slurm_esap, job_owner, job_software, monkeypatch):
+    """The log is kept before the end: a client that reads it once the phase is final (as ``Jobs.wait`` does)."""
+    import time
+
+    from esap_slurm.facility import SlurmFacility
+
+    real_log = SlurmFacility.log
+
+    def slow_log(self, *args, **kwargs):  # a busy shared file system: the log takes a while to read
+        time.sleep(1.5)
+        return real_log(self, *args, **kwargs)
+
+    monkeypatch.setattr(SlurmFacility, "log", slow_log)
+    job = submitted(
+        committed_app, job_owner, software_id=job_software, facility_name="slurm", command="bash fail.sh", item_ids=[]
+    )
+    follower = run_in_thread(committed_app, job.id, slurm_esap.url)
+
+    ended = wait_for(committed_app, job.id, {"COMPLETED", "ERROR", "ABORTED"}, timeout=180)  # polls every 0.5 s
+    follower.join(timeout=60)
+
+    assert ended.phase == "ERROR" and "the input is bad" in ended.log
+
+
 def test_a_running_job_is_cancelled(committed_app, slurm_esap, job_owner, job_software):
     job = submitted(
         committed_app, job_owner, software_id=job_software, facility_name="slurm", command="bash sleep.sh", item_ids=[]
