@@ -9,6 +9,8 @@ so a plugin folder copied out of this repository runs its tests alone.
 import os
 from pathlib import Path
 
+import pytest
+
 HERE = Path(__file__).parent
 # Every app the tests make is offline (no public default service) unless a test says otherwise.
 os.environ["ESAP_OFFLINE"] = "1"
@@ -22,14 +24,15 @@ pytest_plugins = [
 ]
 
 # Servers one machine can run only one of at a time (DaCHS shares the PostgreSQL database `gavo`;
-# SAMP's Web Profile port is fixed): under pytest-xdist every test that uses one runs on the same
-# worker (`--dist loadgroup`), the others spread over the workers.
+# SAMP's Web Profile port is fixed): under pytest-xdist every test that uses one is meant to run on
+# the same worker (`--dist loadgroup`). xdist 3.8 marks the groups in the test ids, which pytest 9
+# no longer reads back, so what keeps them apart is each server's machine lock (esap_core.testing's
+# machine_lock), which also keeps two test runs on one machine apart.
 EXCLUSIVE_FIXTURES = {"dachs": "dachs", "dachs_uws": "dachs", "samp_hub": "samp", "slurm": "slurm"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     for item in items:
         groups = {group for fixture, group in EXCLUSIVE_FIXTURES.items() if fixture in item.fixturenames}
         if groups:

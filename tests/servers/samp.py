@@ -1,13 +1,15 @@
 """SAMP for the tests: astropy's real hub with the Web Profile, a real standard-profile client, and real TOPCAT.
 
-- ``samp_hub`` (session): astropy's ``SAMPHubServer`` (now pyvo's) on 127.0.0.1 with the Web Profile on port
-  21012, the port the standard fixes (so only one such hub runs on a machine: the fixture fails
-  with a clear message when the port is taken). Its lockfile, and HOME, are a folder of the
-  session's own (``SAMP_HUB=std-lockurl:file://...``, which astropy and TOPCAT both honour);
+- ``samp_hub`` (a test's own): astropy's ``SAMPHubServer`` (now pyvo's) on 127.0.0.1 with the Web Profile on
+  port 21012, the port the standard fixes, so only one such hub runs on a machine: tests that need the
+  port (``samp_hub``, ``no_samp_hub``) take turns through a machine lock, held for one test, so other
+  workers and other test runs wait for that test only; the fixture fails with a clear message when
+  something else holds the port. Its lockfile, and HOME, are a folder of the test's own
+  (``SAMP_HUB=std-lockurl:file://...``, which astropy and TOPCAT both honour);
   ``astropy.samp.conf.use_internet`` is off, so nothing asks an outside host for this machine's
   name. The hub never polls its Web Profile dialog itself: a thread does, and the dialog
-  consents to every page that registers (the pages the tests open). ``no_samp_hub`` stops it
-  for one test and starts it again after. Two defects of that hub are worked around here: a request
+  consents to every page that registers (the pages the tests open). ``no_samp_hub`` holds the
+  port free for a test that needs no hub. Two defects of that hub are worked around here: a request
   cut short by its client spins forever (:func:`ending_requests_cut_short`), and a message on its
   way to a client that leaves ends as a warning in a hub thread (fixtures :meth:`SampHub.settle`).
 - ``samp_client``: an astropy ``SAMPIntegratedClient`` on the standard profile, subscribed to
@@ -35,6 +37,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -46,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from esap_core.testing import machine_lock
 
 WEB_PROFILE_PORT = 21012
 INSTALL_HINT = "run tests/servers/samp/install.sh (or `make setup-test`)"
@@ -185,7 +190,7 @@ def port_is_free() -> bool:
     return True
 
 
-PORT_WAIT = 180  # seconds: another test run's hub on this machine usually ends within its SAMP tests
+PORT_WAIT = 60  # seconds: a hub that is not a test's (TOPCAT, Aladin) or one just stopping
 
 
 def port_free_or_fail(wait: float = PORT_WAIT) -> None:
@@ -201,9 +206,20 @@ def port_free_or_fail(wait: float = PORT_WAIT) -> None:
         time.sleep(1)
 
 
-@pytest.fixture(scope="session")
-def samp_hub(tmp_path_factory) -> Iterator[SampHub]:
-    """A real SAMP hub with the Web Profile on 127.0.0.1:21012, its lockfile and HOME the session's own."""
+SAMP_LOCK = Path(tempfile.gettempdir()) / "esap-test-samp-web-profile.lock"
+LOCK_WAIT = 900.0  # seconds: another test's turn is short, but a loaded machine makes browser tests slow
+
+
+@pytest.fixture
+def samp_port() -> Iterator[None]:
+    """The Web Profile's port for this test alone: other workers and test runs on the machine wait for it."""
+    with machine_lock(SAMP_LOCK, LOCK_WAIT):
+        yield
+
+
+@pytest.fixture
+def samp_hub(samp_port, tmp_path_factory) -> Iterator[SampHub]:
+    """A real SAMP hub with the Web Profile on 127.0.0.1:21012, its lockfile and HOME the test's own."""
     conf = samp_package().conf
     directory = tmp_path_factory.mktemp("samp-home")
     hub = SampHub(directory)
@@ -221,13 +237,10 @@ def samp_hub(tmp_path_factory) -> Iterator[SampHub]:
 
 
 @pytest.fixture
-def no_samp_hub(samp_hub) -> Iterator[None]:
-    """No hub for this test (nothing listens on 21012); the session's hub starts again after."""
-    samp_hub.stop()
-    try:
-        yield
-    finally:
-        samp_hub.start()
+def no_samp_hub(samp_port) -> Iterator[None]:
+    """No hub for this test: nothing listens on 21012 while it runs."""
+    port_free_or_fail()
+    yield
 
 
 # --- a standard-profile client ---------------------------------------------------------------
