@@ -242,6 +242,11 @@ def _checked_parameters(facility: RegisteredFacility, kind: JobFacility, given: 
     return dict(given)
 
 
+def parameter_text(value: Any) -> str:
+    """A parameter's value as a researcher writes it (true/false, as the forms read it back)."""
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
 def _own_software(facility: RegisteredFacility) -> dict[str, Any]:
     """The snapshot of a service that runs its own software (a UWS service): the facility itself."""
     return {"id": None, "source": "facility", "external_id": f"facility:{facility.name}", "name": facility.title}

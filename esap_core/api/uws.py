@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, request
+from flask import Blueprint, Response, abort, current_app, redirect, request
 
 from esap_core import jobs
 from esap_core.auth import current_user, require_scope
@@ -66,9 +66,7 @@ def job_list():
     if not phases:  # UWS 1.1: archived jobs are listed only when asked for
         found = [job for job in found if job.phase != JobPhase.ARCHIVED.value]
     if after is not None:  # at the millisecond, as creationTime is written
-        found = [
-            job for job in found if job.created.replace(microsecond=job.created.microsecond // 1000 * 1000) > after
-        ]
+        found = [job for job in found if _to_millisecond(job.created) > after]
     if last is not None:
         found = found[:last]
     root = _element("jobs", version="1.1")
@@ -171,16 +169,26 @@ def change_phase(job_id: str):
     return redirect(_job_url(found), 303)
 
 
-@bp.route("/jobs/<job_id>/executionduration", methods=["GET", "POST"])
+@bp.get("/jobs/<job_id>/executionduration")
 @require_scope("jobs:read")
 def execution_duration(job_id: str):
-    return _fixed_value(_own(job_id), "jobs:write", str(int(_execution_limit())))
+    _own(job_id)
+    return _plain(str(int(current_app.extensions["esap.config"].job_executing_timeout)))
 
 
-@bp.route("/jobs/<job_id>/destruction", methods=["GET", "POST"])
+@bp.get("/jobs/<job_id>/destruction")
 @require_scope("jobs:read")
 def destruction(job_id: str):
-    return _fixed_value(_own(job_id), "jobs:write", "")  # kept until deleted: no destruction time
+    _own(job_id)
+    return _plain("")  # kept until deleted: no destruction time
+
+
+@bp.post("/jobs/<job_id>/executionduration")
+@bp.post("/jobs/<job_id>/destruction")
+@require_scope("jobs:write")
+def keep_value(job_id: str):
+    """UWS lets the service keep its own value: back to the job, unchanged."""
+    return redirect(_job_url(_own(job_id)), 303)
 
 
 @bp.get("/jobs/<job_id>/quote")
@@ -206,16 +214,19 @@ def owner(job_id: str):
     return _plain(current_user().username)
 
 
-@bp.route("/jobs/<job_id>/parameters", methods=["GET", "POST"])
+@bp.get("/jobs/<job_id>/parameters")
 @require_scope("jobs:read")
 def parameters(job_id: str):
-    """The job's parameters; POST adds or changes parameters of a PENDING job (303 to the job)."""
+    root = _element("parameters")
+    _parameters(root, _own(job_id))
+    return _xml(root)
+
+
+@bp.post("/jobs/<job_id>/parameters")
+@require_scope("jobs:write")
+def change_parameters(job_id: str):
+    """Add or change parameters of a PENDING job; 303 to the job."""
     found = _own(job_id)
-    if request.method == "GET":
-        root = _element("parameters")
-        _parameters(root, found)
-        return _xml(root)
-    _require("jobs:write")
     choices, options, given = _split(_form_fields())
     if choices or options:
         abort(400, "Only the job's parameters change while it waits; make a new job for another facility or software.")
@@ -267,7 +278,7 @@ def _job_element(job: Job) -> ElementTree.Element:
     _text(root, "creationTime", _when(job.created))
     _time(root, "startTime", job.started)
     _time(root, "endTime", job.finished)
-    _text(root, "executionDuration", str(int(_execution_limit())))
+    _text(root, "executionDuration", str(int(current_app.extensions["esap.config"].job_executing_timeout)))
     _nil(root, "destruction")
     _parameters(_child(root, "parameters"), job)
     _results(_child(root, "results"), job)
@@ -287,8 +298,8 @@ def _parameter_values(job: Job) -> list[tuple[str, str]]:
         values.append(("software", str(job.software["id"])))
     values.append(("items", ",".join(str(item["id"]) for item in job.data if item.get("id") is not None)))
     values += [(key, value) for key, value in (("command", job.command), ("notebook", job.notebook)) if value]
-    values += [(f"{OPTION}{key}", _as_text(value)) for key, value in job.options.items()]
-    values += [(key, _as_text(value)) for key, value in job.parameters.items()]
+    values += [(f"{OPTION}{key}", jobs.parameter_text(value)) for key, value in job.options.items()]
+    values += [(key, jobs.parameter_text(value)) for key, value in job.parameters.items()]
     return values
 
 
@@ -336,12 +347,12 @@ def _clean(value: Any) -> str:
     return "".join(c for c in str(value) if c in "\t\n\r" or ord(c) >= 0x20 and c not in "\ufffe\uffff")
 
 
-def _as_text(value: Any) -> str:
-    return "true" if value is True else "false" if value is False else str(value)
+def _to_millisecond(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return _to_millisecond(moment).astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _xml(root: ElementTree.Element) -> Response:
@@ -364,28 +375,12 @@ def _own(job_id: str) -> Job:
     return found
 
 
-def _require(scope: str) -> None:
-    if scope not in g.scopes:
-        abort(403, f"This needs the {scope!r} scope, which this token or account does not have.")
-
-
-def _fixed_value(job: Job, write_scope: str, value: str) -> Response:
-    if request.method == "POST":  # UWS lets the service keep its own value: back to the job, unchanged
-        _require(write_scope)
-        return redirect(_job_url(job), 303)
-    return _plain(value)
-
-
 def _delete(job: Job) -> Response:
     try:
         jobs.delete(job)
     except jobs.NotCancellable as problem:
         abort(409, f"{problem} The job is kept.")
     return redirect(external_url("uws.job_list"), 303)
-
-
-def _execution_limit() -> float:
-    return current_app.extensions["esap.config"].job_executing_timeout
 
 
 def _wait(job: Job, seconds: float, only_in: str) -> Job:

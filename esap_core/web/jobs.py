@@ -127,9 +127,7 @@ def _again(job) -> dict[str, Any]:
 
     in_basket = {item.id for item in basket.all_items(current_user())}
     items = [item["id"] for item in job.data if item.get("id") in in_basket]
-    lines = "\n".join(
-        f"{name} = {json.dumps(value) if isinstance(value, bool) else value}" for name, value in job.parameters.items()
-    )
+    lines = "\n".join(f"{name} = {jobs.parameter_text(value)}" for name, value in job.parameters.items())
     return {"item_ids": items, "missing": len(job.data) - len(items), "parameters": lines}
 
 
@@ -192,15 +190,12 @@ def again(job_id: str):
     job = _own_job_or_404(job_id)
     if job.facility_id is None or (job.software.get("source") != "facility" and job.software_id is None):
         abort(409, "The software or the facility of that job is gone.")
-    from esap_core import basket
-
-    in_basket = {item.id for item in basket.all_items(current_user())}
     try:
         new = jobs.submit(
             current_user(),
             job.software_id,
             job.facility["name"],
-            [item["id"] for item in job.data if item.get("id") in in_basket],
+            _again(job)["item_ids"],
             dict(job.parameters),
             job.command,
             job.notebook,
