@@ -58,6 +58,7 @@ from esap_core.hookspecs import (
     check_values,
     hookimpl,
 )
+from esap_core.identifiers import MAX_IDENTIFIER, item_identifier
 
 __version__ = "0.1.0"
 _OUTBOUND = ("AddressRefused", "GuardedSession")  # import requests only when a plugin asks for them
@@ -72,6 +73,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "MAX_IDENTIFIER",
     "AddressRefused",
     "Archive",
     "ArchiveError",
@@ -131,4 +133,5 @@ __all__ = [
     "__version__",
     "check_values",
     "hookimpl",
+    "item_identifier",
 ]

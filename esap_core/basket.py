@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from esap_core import catalogue
 from esap_core.db import session
+from esap_core.identifiers import MAX_IDENTIFIER
 from esap_core.models import BasketItem, Software, User
 
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -61,15 +62,17 @@ def data_item(
         raise BasketError("A data item needs an identifier that is stable in its archive.")
     if len(archive) > 100:
         raise BasketError(f"The archive's name is {len(archive):,} characters long: at most 100.")
-    if len(identifier) > 1000 or len(title or "") > 1000:
-        what, length = ("identifier", len(identifier)) if len(identifier) > 1000 else ("title", len(title))
-        raise BasketError(f"Its {what} is {length:,} characters long: identifiers and titles are at most 1,000.")
+    if len(identifier) > MAX_IDENTIFIER or len(title or "") > MAX_IDENTIFIER:
+        what, length = ("identifier", len(identifier)) if len(identifier) > MAX_IDENTIFIER else ("title", len(title))
+        raise BasketError(
+            f"Its {what} is {length:,} characters long: identifiers and titles are at most {MAX_IDENTIFIER:,}."
+        )
     fetch = dict(fetch or {})
     check_fetch(fetch)
     payload = dict(payload or {})
     if len(json.dumps(payload, default=str)) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"The payload of {identifier!r} is over {MAX_PAYLOAD_BYTES // 1024} KiB.")
-    return NewItem(DATA, archive, identifier, (title or identifier)[:1000], fetch, payload)
+    return NewItem(DATA, archive, identifier, (title or identifier)[:MAX_IDENTIFIER], fetch, payload)
 
 
 def check_fetch(fetch: Mapping[str, Any]) -> None:

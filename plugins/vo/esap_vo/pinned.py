@@ -6,7 +6,18 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from esap_core import Archive, ArchiveError, DataItem, FieldType, QueryField, QueryKind, ResultPage, UserContext
+from esap_core import (
+    MAX_IDENTIFIER,
+    Archive,
+    ArchiveError,
+    DataItem,
+    FieldType,
+    QueryField,
+    QueryKind,
+    ResultPage,
+    UserContext,
+    item_identifier,
+)
 from esap_vo import adql, position, tap
 from esap_vo.resolver import resolve
 
@@ -103,8 +114,8 @@ class PinnedService(Archive):
             fetch = by_tap
         target = row.get(self.columns["target"])
         return DataItem(
-            identifier=f"{self.tap_url}?table={self.table}&id={identifier}",
-            title=f"{target} ({identifier})" if target else str(identifier),
+            identifier=item_identifier(self.tap_url, {"table": self.table, "id": identifier}),
+            title=(f"{target} ({identifier})" if target else str(identifier))[:MAX_IDENTIFIER],
             fetch=fetch,
             payload={"row": dict(row), "format": access_format, "tap": by_tap},
         )

@@ -16,7 +16,17 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-from esap_core import ArchiveError, DataItem, ResultPage, Service, ServiceRegistry, TableInfo, UserContext
+from esap_core import (
+    MAX_IDENTIFIER,
+    ArchiveError,
+    DataItem,
+    ResultPage,
+    Service,
+    ServiceRegistry,
+    TableInfo,
+    UserContext,
+    item_identifier,
+)
 from esap_vo import adql, cone, position, tap
 from esap_vo.session import picked_by_user
 
@@ -128,11 +138,14 @@ class ServiceQueries(ServiceRegistry):
         else:
             fetch = {"method": "http", "url": source_cone(service, row)}
         digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:16]
-        identifier = f"{service}#{key}={label}" if key else f"{service}#{digest}"
+        identifier = (
+            item_identifier(service, {key: label}, separator="#") if key else item_identifier(f"{service}#{digest}")
+        )
         payload: dict[str, Any] = {"row": dict(row), "service": service, "service_type": kind}
         if by_query is not None:
             payload["tap"] = by_query
-        return DataItem(identifier=identifier[:1000], title=(label or identifier)[:1000], fetch=fetch, payload=payload)
+        title = (label or identifier)[:MAX_IDENTIFIER]
+        return DataItem(identifier=identifier, title=title, fetch=fetch, payload=payload)
 
 
 def row_query(statement: str, key: str | None, row: Mapping[str, Any]) -> str:

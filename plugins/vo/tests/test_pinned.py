@@ -4,7 +4,7 @@ import pytest
 from esap_vo import tap
 from esap_vo.pinned import PinnedService
 
-from esap_core import ArchiveError, QueryKind
+from esap_core import MAX_IDENTIFIER, ArchiveError, QueryKind
 
 from .conftest import separation
 
@@ -84,6 +84,28 @@ def test_basket_item_without_access_url_uses_tap(observations, user):
     item = observations.basket_item({**row, "access_url": None, "obs_id": "it's"})
     assert item.fetch["method"] == "tap"
     assert item.fetch["adql"] == "SELECT * FROM esap.obs WHERE obs_id = 'it''s'"
+
+
+def offline_archive() -> PinnedService:
+    return PinnedService({"name": "obs", "tap_url": "http://h/tap", "table": "esap.obs"})
+
+
+def test_basket_item_identifier_keeps_plain_ids_and_encodes_delimiters():
+    archive = offline_archive()
+    assert archive.basket_item({"obs_id": "obs-1"}).identifier == "http://h/tap?table=esap.obs&id=obs-1"
+    tricky = archive.basket_item({"obs_id": "a&id=b#c%d", "target_name": "M31"})
+    assert tricky.identifier == "http://h/tap?table=esap.obs&id=a%26id%3Db%23c%25d"
+    assert tricky.title == "M31 (a&id=b#c%d)"  # the title is for reading: as it was
+
+
+def test_long_ids_with_a_common_prefix_are_two_items_within_the_basket_limit():
+    archive = offline_archive()
+    common = "x" * 1000
+    first, second = (archive.basket_item({"obs_id": common + end, "target_name": "M31"}) for end in ("-1", "-2"))
+    assert first.identifier != second.identifier
+    assert max(len(first.identifier), len(second.identifier)) <= MAX_IDENTIFIER
+    assert len(first.title) <= MAX_IDENTIFIER
+    assert archive.basket_item({"obs_id": common + "-1"}).identifier == first.identifier  # the same row again
 
 
 def test_archive_declares_what_it_answers(observations):

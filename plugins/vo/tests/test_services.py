@@ -7,7 +7,7 @@ import requests
 from astropy.io.votable import parse_single_table
 from esap_vo import services
 
-from esap_core import ArchiveError
+from esap_core import MAX_IDENTIFIER, ArchiveError
 
 
 def picked(registry, user, service_type: str):
@@ -89,6 +89,27 @@ def test_cone_rows_without_access_url_point_at_a_tiny_cone(registry, user, dachs
     answer.raise_for_status()
     table = parse_single_table(io.BytesIO(answer.content)).to_table()
     assert [str(name) for name in table["name"]] == ["ESAP-001"]
+
+
+def test_row_identifiers_are_encoded_and_bounded_without_merging_rows():
+    queries = services.ServiceQueries()  # service_item reads no service: no server needed
+    tap = "http://h/tap"
+    plain = queries.service_item("tap", tap, {"name": "ESAP-001"}, "SELECT * FROM t")
+    assert plain.identifier == f"{tap}#name=ESAP-001"
+    tricky = queries.service_item("tap", tap, {"name": "a&b#c=d"}, "SELECT * FROM t")
+    assert tricky.identifier == f"{tap}#name=a%26b%23c%3Dd"
+    assert tricky.title == "a&b#c=d"
+    common = "y" * 1000
+    first, second = (
+        queries.service_item("tap", tap, {"obs_id": common + end}, "SELECT * FROM t") for end in ("-1", "-2")
+    )
+    assert first.identifier != second.identifier  # cut at 1,000 characters they were one basket item
+    assert max(len(first.identifier), len(second.identifier)) <= MAX_IDENTIFIER
+    assert len(first.title) <= MAX_IDENTIFIER
+    again = queries.service_item("tap", tap, {"obs_id": common + "-1"}, "SELECT * FROM t")
+    assert again.identifier == first.identifier
+    keyless = queries.service_item("scs", f"{tap}?" + "q" * 1200, {"ra": 1.0, "dec": 2.0})
+    assert len(keyless.identifier) <= MAX_IDENTIFIER and len(keyless.title) <= MAX_IDENTIFIER
 
 
 @pytest.mark.parametrize(
