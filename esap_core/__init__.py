@@ -27,6 +27,7 @@ from esap_core.hookspecs import (
     LaunchReport,
     LaunchRequest,
     Phase,
+    PlainError,
     Publication,
     Published,
     Publisher,
@@ -56,12 +57,14 @@ from esap_core.hookspecs import (
     Usage,
     UserContext,
     check_values,
+    detail_of,
     hookimpl,
 )
 from esap_core.identifiers import MAX_IDENTIFIER, item_identifier
 
 __version__ = "0.1.0"
-_OUTBOUND = ("AddressRefused", "GuardedSession")  # import requests only when a plugin asks for them
+# requests is imported only when a plugin asks for one of these
+_OUTBOUND = ("AddressRefused", "GuardedSession", "network_failure", "network_reason")
 
 
 def __getattr__(name: str):
@@ -102,6 +105,7 @@ __all__ = [
     "LaunchReport",
     "LaunchRequest",
     "Phase",
+    "PlainError",
     "PublishError",
     "Publication",
     "Published",
@@ -132,6 +136,9 @@ __all__ = [
     "UserContext",
     "__version__",
     "check_values",
+    "detail_of",
     "hookimpl",
     "item_identifier",
+    "network_failure",
+    "network_reason",
 ]

@@ -231,5 +231,5 @@ class _ClusterReport:
     def ready(self, url: str, message: str = "") -> None:
         self.report.log(f"the cluster facility said it was ready ({message or url}); the session comes next")
 
-    def failed(self, message: str) -> None:
-        raise FacilityError(message)
+    def failed(self, message: str, detail: str = "") -> None:
+        raise FacilityError(message, detail)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -31,6 +31,7 @@ from esap_core.hookspecs import (
     QueryKind,
     ResultPage,
     UserContext,
+    detail_of,
 )
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Outcome:
     result: ResultPage | None = None
     message: str = ""
     status: str = "ok"  # ok | error | timeout | login | invalid
+    detail: str = ""  # the technical side of a failure, behind a disclosure
     seconds: float = 0.0
     query: Mapping[str, Any] = field(default_factory=dict)
 
@@ -199,9 +201,62 @@ def kind_of(values: Mapping[str, Any]) -> QueryKind:
 KIND_LABELS = {QueryKind.POSITION: "a position", QueryKind.TARGET: "a target", QueryKind.KEYWORDS: "keywords"}
 
 
-def check_kind(kind: QueryKind, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The one-form question of ``kind``, checked; raises :class:`QueryError`."""
-    checked = check(KIND_FIELDS[kind], values)
+def kind_fields(archives: Iterable[Archive]) -> dict[QueryKind, tuple[QueryField, ...]]:
+    """The one form's fields, with each number bounded so that every archive asked accepts it.
+
+    An archive that declares a field of the same name (a radius of at most 10 degrees, say)
+    narrows the form's bounds for that kind, and the help names it: the form refuses what an
+    archive would refuse, instead of that archive's panel failing on its own. A wider search
+    is still there on the archive's own page.
+    """
+    chosen = list(archives)
+    return {
+        kind: tuple(_narrowed(spec, answering(chosen, kind))[0] for spec in specs)
+        for kind, specs in KIND_FIELDS.items()
+    }
+
+
+def _narrowed(spec: QueryField, archives: list[Archive]) -> tuple[QueryField, str]:
+    """``spec`` within the bounds of the archives' own fields of its name, and a note naming who set the maximum."""
+    if spec.type not in (FieldType.NUMBER, FieldType.INTEGER):
+        return spec, ""
+    minimum, maximum, limited_by = spec.minimum, spec.maximum, []
+    for archive in archives:
+        own = next((field for field in archive.fields if field.name == spec.name), None)
+        if own is None:
+            continue
+        if own.maximum is not None and (maximum is None or own.maximum < maximum):
+            maximum, limited_by = own.maximum, [archive.label]
+        elif own.maximum is not None and own.maximum == maximum and limited_by:
+            limited_by.append(archive.label)
+        if own.minimum is not None and (minimum is None or own.minimum > minimum):
+            minimum = own.minimum
+    if (minimum, maximum) == (spec.minimum, spec.maximum):
+        return spec, ""
+    note = (
+        f"{' and '.join(limited_by)} search{'es' if len(limited_by) == 1 else ''} at most {maximum:g}"
+        if limited_by
+        else ""
+    )
+    return replace(spec, minimum=minimum, maximum=maximum, help=f"{spec.help}; {note}" if note else spec.help), note
+
+
+def check_kind(kind: QueryKind, values: Mapping[str, Any], archives: Iterable[Archive] | None = None) -> dict[str, Any]:
+    """The one-form question of ``kind``, within the bounds of ``archives`` too; raises :class:`QueryError`."""
+    if archives is None:
+        checked = check(KIND_FIELDS[kind], values)
+    else:
+        narrowed = [_narrowed(spec, answering(list(archives), kind)) for spec in KIND_FIELDS[kind]]
+        try:
+            checked = check([spec for spec, _ in narrowed], values)
+        except QueryError as error:
+            notes = {spec.name: note for spec, note in narrowed if note}
+            raise QueryError(
+                {
+                    name: f"{problem} ({notes[name]})" if name in notes else problem
+                    for name, problem in error.problems.items()
+                }
+            ) from None
     if kind is QueryKind.POSITION and checked["radius"] <= 0:
         raise QueryError({"radius": "Radius (deg) must be more than 0"})
     return checked
@@ -329,7 +384,7 @@ def ask(
         return outcome(message=RELOGIN, status="login")
     except ArchiveError as error:
         status = "timeout" if timed_out(error) else "error"
-        return outcome(message=str(error) or f"{title} failed.", status=status)
+        return outcome(message=str(error) or f"{title} failed.", status=status, detail=detail_of(error))
     if not isinstance(result, ResultPage):
         log.error("archive %r returned %r instead of a ResultPage", archive.name, type(result).__name__)
         return outcome(message=f"{title} answered something ESAP cannot show.", status="error")
@@ -349,7 +404,8 @@ def fan_out(
     ``values`` must hold a valid question of ``kind`` (:func:`check_kind` raises otherwise);
     an archive whose own fields refuse it gets an ``invalid`` outcome.
     """
-    check_kind(kind, values)
+    archives = list(archives)
+    check_kind(kind, values, archives)
     app = app or current_app._get_current_object()
     user = shared_token(user)
     chosen = answering(archives, kind)

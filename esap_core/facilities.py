@@ -17,11 +17,23 @@ from esap_core import credentials, outbound
 from esap_core.accounts import is_admin
 from esap_core.db import end_transaction, session
 from esap_core.encryption import InvalidToken
-from esap_core.hookspecs import Facility, FacilityError, FacilityType, QueryField, Secret, Settings, UIType
+from esap_core.hookspecs import (
+    Facility,
+    FacilityError,
+    FacilityType,
+    PlainError,
+    QueryField,
+    Secret,
+    Settings,
+    SettingsError,
+    UIType,
+    detail_of,
+)
 from esap_core.models import RegisteredFacility, User, now
 
 log = logging.getLogger(__name__)
 BUSY = "busy"  # the key of check_metadata that holds a refusal the facility announced (FacilityBusy)
+DETAIL = "failure_detail"  # the key of check_metadata that holds the technical side of a failed check
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -246,12 +258,23 @@ def check(facility: RegisteredFacility, timeout: float = 10.0) -> RegisteredFaci
         end_transaction()
         result = kind.check(settings, timeout)
         up, message, version, metadata = result.up, result.message, result.version, dict(result.metadata)
-    except Exception as error:  # a facility's failure is its status, never ours
+        detail = result.detail
+    except (PlainError, FacilityProblem, SettingsError) as error:  # a facility's failure is its status, never ours
         log.info("check of facility %s failed: %s", facility.name, error)
-        up, message, version, metadata = False, str(error) or type(error).__name__, "", {}
+        up, message, version, metadata, detail = False, str(error), "", {}, detail_of(error)
+    except Exception as error:  # a plugin's bug: said plainly, its text kept as the detail
+        log.warning("check of facility %s failed unexpectedly", facility.name, exc_info=True)
+        up, message, version, metadata = (
+            False,
+            "The check failed unexpectedly: the facility's plugin may have a problem.",
+            "",
+            {},
+        )
+        detail = f"{type(error).__name__}: {error}"
     facility.check_up, facility.check_message, facility.check_version = up, message[:2000], version[:255]
     busy = busy_notice(facility)  # a refusal the facility announced outlives checks until it expires
-    facility.check_metadata = _json_safe(metadata) | ({BUSY: busy} if busy else {})
+    kept = ({BUSY: busy} if busy else {}) | ({DETAIL: detail[:2000]} if detail and not up else {})
+    facility.check_metadata = _json_safe(metadata) | kept
     facility.check_latency_ms = round((time.monotonic() - started) * 1000, 1)
     facility.checked = now()
     session().commit()

@@ -56,7 +56,8 @@ class Outcome:
     failed: int = 0
     removed: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # why it stopped, in plain words
+    detail: str = ""  # the technical side of that, shown behind a disclosure
     finished: str | None = None
 
     def problem(self, external_id: str, reason: str, kept: bool) -> None:
@@ -105,9 +106,11 @@ def run(name: str, full: bool = False, report: Callable[[Outcome], None] | None 
                 report(outcome)
     except HarvestError as error:
         outcome.status, outcome.error = "failed", str(error)[:2000] or "the source gave no reason"
-    except Exception as error:  # a source's own bug: named, and the harvest ends cleanly
+        outcome.detail = error.detail[:2000]
+    except Exception as error:  # a source's own bug: said plainly, named in the detail, and the harvest ends cleanly
         log.exception("harvest of %s failed", name)
-        outcome.status, outcome.error = "failed", f"the source failed: {type(error).__name__}: {error}"[:2000]
+        outcome.status, outcome.error = "failed", "the source failed unexpectedly: its plugin may have a problem"
+        outcome.detail = f"{type(error).__name__}: {error}"[:2000]
     else:
         outcome.status = "ok"
         if since is None:

@@ -378,7 +378,26 @@ class DataItem:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ArchiveError(Exception):
+class PlainError(Exception):
+    """A failure told twice: ``str(error)`` in plain words for the researcher, ``detail`` for whoever debugs it.
+
+    Pages show the message, and the detail (a socket error, a server's raw answer) behind a
+    "Technical detail" disclosure; the API returns both. Keep exception text, addresses of
+    internals and stack traces out of the message; ``esap_core.network_failure`` words the
+    usual network failures this way.
+    """
+
+    def __init__(self, message: str = "", detail: str = ""):
+        super().__init__(message)
+        self.detail = str(detail or "")
+
+
+def detail_of(error: BaseException) -> str:
+    """The technical detail an error carries ("" for errors that are not :class:`PlainError`)."""
+    return error.detail if isinstance(error, PlainError) else ""
+
+
+class ArchiveError(PlainError):
     """An archive's own failure, with a message a researcher can act on."""
 
 
@@ -574,7 +593,7 @@ class HarvestProblem:
     kept: bool = False  # True: the record was still yielded, from what could be read
 
 
-class HarvestError(Exception):
+class HarvestError(PlainError):
     """The harvest as a whole failed (the catalogue answered an error page, say); the message says why."""
 
 
@@ -650,12 +669,13 @@ class Facility:
 @dataclass(frozen=True)
 class CheckResult:
     up: bool
-    message: str = ""
+    message: str = ""  # plain words; the technical part goes in ``detail``
+    detail: str = ""
     version: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-class FacilityError(Exception):
+class FacilityError(PlainError):
     """A facility's own failure; the message is shown on the launch or job page."""
 
 
@@ -666,8 +686,8 @@ class FacilityBusy(FacilityError):
     for ``retry_after`` seconds (an hour when ``None``), so others see it before launching.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, detail: str = ""):
+        super().__init__(message, detail)
         self.retry_after = retry_after
 
 
@@ -757,7 +777,8 @@ class LaunchReport(Protocol):
 
     def ready(self, url: str, message: str = "") -> None: ...
 
-    def failed(self, message: str) -> None: ...
+    def failed(self, message: str, detail: str = "") -> None:
+        """End the launch: ``message`` in plain words, ``detail`` the technical part (shown behind a disclosure)."""
 
 
 class SessionFacility(FacilityType):
@@ -974,7 +995,7 @@ class Usage:
     quota: int | None = None
 
 
-class StorageError(Exception):
+class StorageError(PlainError):
     """The storage's own failure, with a message a researcher can act on."""
 
 
@@ -1076,15 +1097,15 @@ class Published:
     url: str
 
 
-class PublishError(Exception):
+class PublishError(PlainError):
     """The publisher refused or failed; the message is the repository's own, readable.
 
     ``retry_after``: seconds after which the repository will take requests again, when it
     answered that too many came (a rate limit); ``None`` otherwise.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float | None = None, detail: str = ""):
+        super().__init__(message, detail)
         self.retry_after = retry_after
 
 

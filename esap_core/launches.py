@@ -35,6 +35,7 @@ from esap_core.hookspecs import (
     StagingArchive,
     StopsSessions,
     UIType,
+    detail_of,
 )
 from esap_core.models import BasketItem, Launch, RegisteredFacility, Software, User, now
 from esap_core.queue import QueueUnavailable
@@ -231,20 +232,18 @@ class Report:
             return
         self._end(Status.READY, Phase.READY, message or "Ready", url=url)
 
-    def failed(self, message: str) -> None:
-        self._end(Status.FAILED, Phase.FAILED, message)
+    def failed(self, message: str, detail: str = "") -> None:
+        self._end(Status.FAILED, Phase.FAILED, message, detail=detail)
 
-    def _end(self, status: str, phase: Phase, message: str, url: str = "") -> None:
+    def _end(self, status: str, phase: Phase, message: str, url: str = "", detail: str = "") -> None:
         with self._lock:
             if self.ended:
                 return
             self.ended = True
             launch = self.launch
             launch.status, launch.phase, launch.url, launch.message = status, phase.value, url, str(message)[:4000]
-            launch.phases = [
-                *launch.phases,
-                {"phase": phase.value, "at": now().isoformat(), "message": str(message)[:1000]},
-            ]
+            last = {"phase": phase.value, "at": now().isoformat(), "message": str(message)[:1000]}
+            launch.phases = [*launch.phases, {**last, "detail": str(detail)[:2000]} if detail else last]
             launch.finished = now()
             launch.progress = None
             self._save(force=True)
@@ -272,9 +271,9 @@ def run(launch_id: str, api_url: str) -> str:
             raise FacilityError(f"{facility.title} ended the launch without saying it was ready.")
     except FacilityBusy as error:  # the facility refuses everyone for a while: say so on its page too
         facilities.note_busy(facility, str(error), error.retry_after)
-        report.failed(str(error))
+        report.failed(str(error), detail_of(error))
     except (FacilityError, CredentialsExpired, StagingRefused) as error:
-        report.failed(str(error))
+        report.failed(str(error), detail_of(error))
     except Exception as error:  # a plugin's bug must still end the launch, with a message we can show
         log.exception("launch %s failed unexpectedly", launch_id)
         report.failed(

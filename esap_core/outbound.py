@@ -17,6 +17,7 @@ facility, or an admin's), and a resolver tests can replace (:data:`resolver`).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -32,10 +33,65 @@ MAX_REDIRECTS = 5
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+URL_START = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 
 class AddressRefused(requests.ConnectionError):
     """ESAP will not connect there for a user; the message says which address and why."""
+
+
+class HostNotFound(requests.ConnectionError):
+    """The host name does not resolve (a typo, or no network on this machine)."""
+
+
+def network_failure(service: str, error: BaseException) -> tuple[str, str]:
+    """A failed request to ``service`` as (a plain sentence, its technical detail).
+
+    For a :class:`PlainError`: ``raise FacilityError(*network_failure("BinderHub at …", error))``.
+    The sentence says what happened and what it means; the detail is the innermost reason
+    (requests nests the socket error inside urllib3's), shown behind a disclosure.
+    """
+    if isinstance(error, AddressRefused):
+        return f"ESAP does not connect to {service}: {error}", ""
+    detail = str(error) if isinstance(error, HostNotFound) else network_reason(error)  # the former names the host
+    if not URL_START.match(service):  # the name begins the sentence; an address stays as it is
+        service = service[:1].upper() + service[1:]
+    if isinstance(error, requests.Timeout) or _innermost(error, TimeoutError):
+        return (
+            f"{service} did not answer in time: it may be overloaded or unreachable from here. Try again later.",
+            detail,
+        )
+    if isinstance(error, HostNotFound) or "NameResolution" in detail or "Name or service not known" in detail:
+        return f"{service} cannot be found: its host name is unknown, or this machine has no network.", detail
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        status = error.response.status_code
+        return f"{service} answered with an error (HTTP {status}): it may be down for a while.", detail
+    if isinstance(error, requests.ConnectionError | ConnectionError):
+        return f"{service} cannot be reached: it is down, or this machine has no network to it.", detail
+    return f"{service} failed to answer.", detail
+
+
+def network_reason(error: BaseException) -> str:
+    """The innermost reason of a network error, on one line (the socket's own words read best)."""
+    reason: BaseException = error
+    for _ in range(10):
+        inner = getattr(reason, "reason", None) or reason.__context__
+        if not isinstance(inner, BaseException):
+            break
+        reason = inner
+    return " ".join((str(reason) or type(reason).__name__).split())[:500]
+
+
+def _innermost(error: BaseException, kind: type[BaseException]) -> bool:
+    current: BaseException | None = error
+    for _ in range(10):
+        if current is None:
+            return False
+        if isinstance(current, kind):
+            return True
+        nested = getattr(current, "reason", None)
+        current = nested if isinstance(nested, BaseException) else current.__context__
+    return False
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -106,9 +162,9 @@ def pinned_address(host: str, port: int, private_ok: bool) -> str:
         try:
             addresses = resolver(host, port)
         except (socket.gaierror, UnicodeError) as error:
-            raise requests.ConnectionError(f"The host {host!r} cannot be found ({error}).") from None
+            raise HostNotFound(f"The host {host!r} cannot be found ({error}).") from None
         if not addresses:
-            raise requests.ConnectionError(f"The host {host!r} cannot be found.")
+            raise HostNotFound(f"The host {host!r} cannot be found.")
     if not private_ok:
         for address in addresses:
             if not is_public(address):

@@ -84,6 +84,7 @@ def seed(app) -> dict:
             url="http://127.0.0.1:9/" + LONG[:900],
             check_up=False,
             check_message=LONG,
+            check_metadata={"failure_detail": LONG},  # behind the "Technical detail" disclosure
         )
         db.add_all([software, facility])
         db.flush()
@@ -110,7 +111,7 @@ def seed(app) -> dict:
             options={"note": LONG},
             status="failed",
             phase="failed",
-            phases=[{"phase": "failed", "at": "2026-01-01T00:00:00", "message": LONG}],
+            phases=[{"phase": "failed", "at": "2026-01-01T00:00:00", "message": LONG, "detail": LONG}],
             log=LONG,
             details={"image": LONG},
             message=LONG,

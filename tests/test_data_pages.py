@@ -4,7 +4,9 @@ adding rows to the basket, the registry's services (TAP, cone search), Rucio's s
 from __future__ import annotations
 
 import re
+import socket
 import time
+import tomllib
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -128,6 +130,52 @@ def test_bad_questions_are_explained_and_ask_nobody(client, query, message):
     page = soup(response)
     assert message in page.select_one("form.fanout-form").get_text()
     assert page.select("section.archive-panel") == []
+
+
+def test_the_form_keeps_the_radius_within_what_the_archives_asked_accept(client):
+    page = soup(client.get("/data"))
+    help_text = page.select_one("#q-radius-help").get_text()
+    assert re.search(r"search(es)? at most 10", help_text) and "(0 to 10)" in help_text
+    response = client.get("/data", query_string={"ra": "10", "dec": "10", "radius": "20"})
+    assert response.status_code == 400
+    refused = soup(response)
+    message = refused.select_one("form.fanout-form .form-error").get_text()
+    assert message.startswith("Radius (deg) must be at most 10, not 20 (")
+    assert re.search(r"search(es)? at most 10\)$", message)
+    assert refused.select("section.archive-panel") == []
+
+
+def test_an_unreachable_archive_says_so_plainly_once_with_the_detail_apart(
+    app_factory, dachs, sesame, rucio_server, monkeypatch
+):
+    monkeypatch.setenv(RUCIO_PASSWORD_VARIABLE, rucio_server.password)
+    config = data_config(dachs, sesame, rucio_server)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    gone = {"name": "gone-obs", "title": "Gone observations", "tap_url": f"http://127.0.0.1:{port}/tap", "table": "t"}
+    config["plugins"]["vo"]["services"].append(gone)
+    client = app_factory(installed=True, **config).test_client()
+    panel = panel_of(client, "/data/archives/gone-obs/results?kind=position&ra=10&dec=10&radius=0.1")
+    message = panel.select_one(".archive-message").get_text()
+    assert f"http://127.0.0.1:{port}/tap" in message and "cannot be reached" in message
+    assert "Errno" not in message and "HTTPConnectionPool" not in message
+    assert panel.get_text().count("cannot be reached") == 1
+    assert "refused" in panel.select_one("details.technical pre").get_text().lower()
+
+
+def test_the_data_pages_snippet_adds_an_archive_that_answers_positions(client, app_factory, dachs):
+    snippet = soup(client.get("/data")).select_one("details#add-archive pre").get_text()
+    settings = tomllib.loads(
+        snippet.replace("https://example.org/tap", dachs.tap_url).replace("ivoa.obscore", "esap.obs")
+    )
+    added = app_factory(
+        installed=True, load_plugins=["vo"], plugins={"vo": {**settings["plugins"]["vo"], "registry_tap_url": ""}}
+    )
+    row = soup(added.test_client().get("/data")).select_one("table.archives tbody tr")
+    assert row.select_one("th").get_text() == "My observatory" and "position" in row.get_text()
+    asked = soup(added.test_client().get("/data", query_string={"ra": "10", "dec": "10"}))
+    assert [panel["data-archive"] for panel in asked.select("section.archive-panel")] == ["my-obs"]
 
 
 def test_a_tampered_results_url_is_a_message_not_an_error(client):

@@ -215,20 +215,41 @@ def test_failures_become_messages_and_never_stop_the_others(make_app, caplog):
     assert all(outcome.result is None for name, outcome in outcomes.items() if name != "fine")
 
 
-def test_an_archives_own_bounds_apply_to_the_shared_question(make_app):
-    app = make_app(Fixed("narrow"), Fixed("wide", answers=frozenset({QueryKind.POSITION})))
-    app.extensions["esap.plugins"].archives["wide"].fields = ()
+def test_the_shared_question_keeps_within_every_asked_archives_bounds(make_app):
+    app = make_app(Fixed("narrow"), Fixed("wide"), Fixed("words", answers=frozenset({QueryKind.KEYWORDS})))
+    archives = app.extensions["esap.plugins"].archives
+    archives["wide"].fields = ()
+    archives["words"].fields = (QueryField("radius", "Radius", FieldType.NUMBER, maximum=1.0),)  # asks no position
+    [ra, dec, radius] = discovery.kind_fields(archives.values())[QueryKind.POSITION]
+    assert (radius.minimum, radius.maximum) == (0, 5.0) and radius.help.endswith("; Narrow searches at most 5")
+    assert (ra, dec) == discovery.KIND_FIELDS[QueryKind.POSITION][:2]
     with app.app_context():
+        with pytest.raises(QueryError) as refused:
+            discovery.fan_out(
+                archives.values(), QueryKind.POSITION, {"ra": "1", "dec": "1", "radius": "7"}, UserContext("t"), 5
+            )
+        assert refused.value.problems == {"radius": "Radius (deg) must be at most 5, not 7 (Narrow searches at most 5)"}
+        assert archives["narrow"].asked == archives["wide"].asked == []
         outcomes = discovery.fan_out(
-            app.extensions["esap.plugins"].archives.values(),
-            QueryKind.POSITION,
-            {"ra": "1", "dec": "1", "radius": "7"},
-            UserContext("tester"),
-            5,
+            archives.values(), QueryKind.POSITION, {"ra": "1", "dec": "1", "radius": "4"}, UserContext("t"), 5
         )
-    narrow, wide = outcomes
-    assert narrow.status == "invalid" and "Radius must be at most 5" in narrow.message
-    assert wide.ok
+    assert [outcome.status for outcome in outcomes] == ["ok", "ok"]
+
+
+def test_an_archive_refusing_its_share_of_the_question_gets_its_own_message(make_app):
+    app = make_app(Fixed("picky"), Fixed("easy"))
+    archives = app.extensions["esap.plugins"].archives
+    archives["easy"].fields = ()
+    archives["picky"].fields = (
+        QueryField("radius", "Radius", FieldType.NUMBER, maximum=5.0),
+        QueryField("band", "Band", required=True),
+    )
+    with app.app_context():
+        picky, easy = discovery.fan_out(
+            archives.values(), QueryKind.POSITION, {"ra": "1", "dec": "1", "radius": "2"}, UserContext("t"), 5
+        )
+    assert picky.status == "invalid" and "Band is required" in picky.message
+    assert easy.ok
 
 
 def test_the_question_itself_is_checked_first(make_app):

@@ -42,7 +42,8 @@ def test_down_facility_gets_a_down_badge(app_factory, db):
     client = app.test_client()
     headers = {**csrf_headers(client), "HX-Request": "true"}
     badge = client.post("/facilities/gone/check", headers=headers).get_data(as_text=True)
-    assert "down" in badge and "does not answer" in badge
+    assert "down" in badge and "cannot be reached" in badge
+    assert "Technical detail" in badge and "refused" in badge  # the socket's words, behind a disclosure
     assert db.query(RegisteredFacility).filter_by(name="gone").one().check_up is False
 
 

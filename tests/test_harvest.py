@@ -123,19 +123,25 @@ def awkward_plugin(ending=None):
 
 
 @pytest.mark.parametrize(
-    ("ending", "status", "error"),
+    ("ending", "status", "error", "detail"),
     [
-        (None, "ok", ""),
-        (HarvestError("the catalogue is closed"), "failed", "the catalogue is closed"),
-        (KeyError("oops"), "failed", "the source failed: KeyError: 'oops'"),
+        (None, "ok", "", ""),
+        (HarvestError("the catalogue is closed", "HTTP 503"), "failed", "the catalogue is closed", "HTTP 503"),
+        (
+            KeyError("oops"),
+            "failed",
+            "the source failed unexpectedly: its plugin may have a problem",
+            "KeyError: 'oops'",
+        ),
     ],
 )
-def test_a_sources_bad_records_and_failures_are_counted_never_raised(app_factory, db, ending, status, error):
+def test_a_sources_bad_records_and_failures_are_counted_never_raised(app_factory, db, ending, status, error, detail):
     app = app_factory(extra_plugins=[("awkward", awkward_plugin(ending))])
     with app.app_context():
         outcome = harvest.run("awkward")
         assert stored(source="awkward") == outcome.new
     assert (outcome.status, outcome.error) == (status, error)
+    assert outcome.detail == detail  # the technical side, apart from the plain words
     assert outcome.failed == 4 and outcome.new == (1 if ending else 2)
     reasons = {p["external_id"]: p["reason"] for p in outcome.problems}
     assert reasons["lost"] == "could not read it" and "unknown UI type" in reasons["bad-ui"]

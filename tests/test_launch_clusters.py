@@ -172,7 +172,7 @@ def test_a_cluster_that_cannot_start_fails_the_launch_before_the_session_starts(
     ("cluster", "message"),
     [
         ("dask-wrong", "Dask Gateway refused ESAP's credentials for user 'esap': Authentication required"),
-        ("dask-down", "Dask Gateway at http://127.0.0.1:1 does not answer: "),
+        ("dask-down", "Dask Gateway at http://127.0.0.1:1 cannot be reached: "),
     ],
 )
 def test_a_gateway_that_refuses_or_is_down_is_refused_at_checkout_with_its_words(
@@ -207,7 +207,7 @@ def test_the_checkout_page_offers_a_cluster_with_its_options(app, notebook, rese
     assert 'name="cluster-option-image"' in page and "never-starts" in page
 
     page = client.get(f"/launches/new?software={notebook}&facility=hub&cluster=dask-down").get_data(as_text=True)
-    assert "Dask Gateway at http://127.0.0.1:1 does not answer" in page and 'name="cluster"' not in page
+    assert "Dask Gateway at http://127.0.0.1:1 cannot be reached" in page and 'name="cluster"' not in page
 
     form = {
         "software_id": notebook,

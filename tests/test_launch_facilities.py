@@ -121,7 +121,7 @@ def test_checkout_asks_the_hub_for_its_choices(app, software):
     [
         ("hub", {"profile": "broken"}, "could not start the server"),
         ("weak-hub", {}, "refused the service token"),
-        ("dead-hub", {}, "does not answer"),
+        ("dead-hub", {}, "cannot be reached"),
     ],
 )
 def test_jupyterhub_faults_end_as_failed_with_the_hubs_message(app, software, jupyterhub, facility, options, message):

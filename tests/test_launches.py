@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 
 from esap_core import launches, tokens
@@ -165,6 +166,32 @@ def test_facility_down_fails_with_a_message(app_factory, notebook, db):
     launch = db.get(Launch, launch_id)
     db.refresh(launch)
     assert "127.0.0.1:1" in launch.message and "Traceback" not in launch.message
+    assert "cannot be reached" in launch.message and "refused" not in launch.message.lower()
+    assert "refused" in launch.phases[-1]["detail"].lower()  # the socket's words, for the disclosure
+
+
+def test_a_facility_that_failed_its_check_is_warned_of_before_launching_not_blocked(app_factory, notebook, db):
+    app = app_factory(installed=True, load_plugins=["binderhub"])
+    client = app.test_client()
+    with app.app_context():
+        from esap_core import facilities
+
+        gone = facilities.register(
+            None,
+            None,
+            {"name": "gone", "kind": "binderhub", "title": "Gone hub", "url": "http://127.0.0.1:1"},
+            from_config=True,
+        )
+        review = client.get(f"/launches/new?software={notebook.id}&facility=gone").get_data(as_text=True)
+        assert 'id="facility-down"' not in review  # not checked yet: nothing to warn of
+        facilities.check(gone)
+    review = BeautifulSoup(
+        client.get(f"/launches/new?software={notebook.id}&facility=gone").get_data(as_text=True), "html.parser"
+    )
+    warning = review.select_one("#facility-down")
+    assert warning["role"] == "status" and "Gone hub failed its last check" in warning.get_text()
+    assert "cannot be reached" in warning.get_text()
+    assert review.select_one("form[action='/launches'] button[type=submit]").get_text() == "Launch"
 
 
 def test_redis_down_refuses_the_launch_and_keeps_everything(app_factory, notebook, db, binderhub_server):

@@ -88,6 +88,9 @@ class OutcomeSchema(Schema):
     title = fields.String(required=True)
     status = fields.String(required=True, metadata={"enum": ["ok", "error", "timeout", "login", "invalid"]})
     message = fields.String(required=True, metadata={"description": "Why there are no results, when there are none"})
+    detail = fields.String(
+        metadata={"description": "The technical side of a failure (the network's or server's own words)"}
+    )
     seconds = fields.Float(required=True)
     result = fields.Nested(ResultSchema, allow_none=True)
 
@@ -159,6 +162,7 @@ def outcome_dict(outcome: Outcome) -> dict[str, Any]:
         "title": outcome.title,
         "status": outcome.status,
         "message": outcome.message,
+        "detail": outcome.detail,
         "seconds": round(outcome.seconds, 3),
         "result": asdict(result) if result is not None else None,
     }
@@ -228,7 +232,7 @@ class FanOut(MethodView):
         """
         try:
             kind = discovery.kind_of(args)
-            query = discovery.check_kind(kind, args)
+            query = discovery.check_kind(kind, args, archives().values())
         except QueryError as error:
             abort(400, str(error))
         timeout = current_app.extensions["esap.config"].archive_timeout

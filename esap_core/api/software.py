@@ -72,7 +72,8 @@ class HarvestOutcomeSchema(Schema):
     unchanged = fields.Integer()
     failed = fields.Integer()
     removed = fields.Integer()
-    error = fields.String()
+    error = fields.String(metadata={"description": "Why the harvest stopped, in plain words"})
+    detail = fields.String(metadata={"description": "The technical side of that failure"})
     problems = fields.List(fields.Dict())
 
 

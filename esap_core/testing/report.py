@@ -36,8 +36,8 @@ class RecordingReport:
     def ready(self, url: str, message: str = "") -> None:
         self.calls.append(("ready", {"url": url, "message": message}))
 
-    def failed(self, message: str) -> None:
-        self.calls.append(("failed", {"message": message}))
+    def failed(self, message: str, detail: str = "") -> None:
+        self.calls.append(("failed", {"message": message, "detail": detail}))
 
     # --- what a test reads -----------------------------------------------------------
 

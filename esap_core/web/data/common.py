@@ -22,6 +22,7 @@ from esap_core.hookspecs import (
     CredentialsExpired,
     ServiceRegistry,
     UserContext,
+    detail_of,
 )
 
 blueprint = Blueprint("data", __name__)
@@ -58,7 +59,7 @@ def ask(archive: Archive, function: Callable[[UserContext, float], Any]) -> Any:
 def failure(archive: Archive, error: Exception, status: str = "error") -> Outcome:
     if isinstance(error, CredentialsExpired):
         return Outcome(archive.name, archive.label, message=discovery.RELOGIN, status="login")
-    return Outcome(archive.name, archive.label, message=str(error), status=status)
+    return Outcome(archive.name, archive.label, message=str(error), status=status, detail=detail_of(error))
 
 
 def fields_of(archive: Archive) -> dict[str, str]:

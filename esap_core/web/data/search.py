@@ -14,7 +14,7 @@ from flask import make_response, render_template, request, url_for
 
 from esap_core import basket, discovery
 from esap_core.auth import current_context, current_user, login_required
-from esap_core.discovery import KIND_FIELDS, Outcome, QueryError
+from esap_core.discovery import Outcome, QueryError
 from esap_core.hookspecs import (
     Archive,
     ArchiveError,
@@ -44,14 +44,15 @@ MAX_SELECTED = 200  # rows added to the basket at once
 def search():
     """One question (a position, a target or keywords) sent to every archive that can answer it."""
     archives = list(registered().values())
-    values = {spec.name: request.args.get(spec.name, "") for specs in KIND_FIELDS.values() for spec in specs}
+    kinds = discovery.kind_fields(archives)
+    values = {spec.name: request.args.get(spec.name, "") for specs in kinds.values() for spec in specs}
     # The form sent, even empty, is a question: an empty one is answered with what to fill in, not a silent reload.
     asked = any(name in request.args for name in ("ra", "dec", "target", "keywords"))
     panels, problems, kind = [], {}, None
     if asked:
         try:
             kind = discovery.kind_of(request.args)
-            checked = discovery.check_kind(kind, request.args)
+            checked = discovery.check_kind(kind, request.args, archives)
         except QueryError as error:
             problems = error.problems
         else:
@@ -64,7 +65,7 @@ def search():
     return render(
         "data.html",
         archives=archives,
-        kinds=KIND_FIELDS,
+        kinds=kinds,
         kind=kind,
         values=values,
         problems=problems,

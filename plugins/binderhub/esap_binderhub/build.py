@@ -18,7 +18,7 @@ import requests
 from urllib3.exceptions import ReadTimeoutError
 
 from esap_binderhub.events import read_events
-from esap_core import FacilityError, LaunchReport, Phase
+from esap_core import FacilityError, LaunchReport, Phase, network_failure, network_reason
 
 PHASES = {
     "waiting": Phase.WAITING,
@@ -131,7 +131,7 @@ def follow_build(
             timeout=(CONNECT_TIMEOUT, min(limits.read_timeout, limits.timeout)),
         )
     except requests.RequestException as error:
-        raise FacilityError(f"BinderHub at {hub_url} does not answer: {error}") from None
+        raise FacilityError(*network_failure(f"BinderHub at {hub_url}", error)) from None
     with response:
         _check_response(response, hub_url, build_url)
         _log_rate_limit(response, report)
@@ -146,9 +146,9 @@ def follow_build(
                     f"BinderHub sent nothing for {limits.read_timeout:g} s during the {follower.phase or 'first'} "
                     f"phase (it sends a keep-alive every 25 s): {health()}"
                 ) from None
-            raise FacilityError(_broken(follower, error)) from None
+            raise _broken(follower, error) from None
         except requests.RequestException as error:
-            raise FacilityError(_broken(follower, error)) from None
+            raise _broken(follower, error) from None
     raise FacilityError(
         f"BinderHub closed the build stream before the session was ready (last phase: {follower.phase or 'none'})."
     )
@@ -179,8 +179,12 @@ def _log_rate_limit(response: requests.Response, report: LaunchReport) -> None:
         report.log(f"BinderHub allows {remaining} more builds from ESAP's address until {at}.")
 
 
-def _broken(follower: Follower, error: Exception) -> str:
-    return f"The connection to BinderHub broke during the {follower.phase or 'first'} phase: {error}"
+def _broken(follower: Follower, error: Exception) -> FacilityError:
+    phase = follower.phase or "first"
+    return FacilityError(
+        f"The connection to BinderHub broke during the {phase} phase: launch again in a moment.",
+        network_reason(error),
+    )
 
 
 def _push_progress(progress: Any) -> float | None:

@@ -25,6 +25,7 @@ from esap_core import (
     StopsSessions,
     UIType,
     UserContext,
+    network_failure,
 )
 
 GIT_PROVIDERS = {"gh", "gl", "git"}
@@ -87,7 +88,8 @@ class BinderHub(StopsSessions):
                 health = http.get(hub + "/health", timeout=timeout, allow_redirects=False)
                 versions = http.get(hub + "/versions", timeout=timeout, allow_redirects=False)
             except requests.RequestException as error:
-                return CheckResult(up=False, message=f"BinderHub at {facility.url} does not answer: {error}")
+                message, detail = network_failure(f"BinderHub at {facility.url}", error)
+                return CheckResult(up=False, message=message, detail=detail)
         if health.is_redirect:
             return CheckResult(
                 up=False,
@@ -168,7 +170,7 @@ class BinderHub(StopsSessions):
             try:
                 answer = http.delete(f"{api}/{path}", headers=headers, timeout=settings.upload_timeout)
             except requests.RequestException as error:
-                raise FacilityError(f"The hub at {api} does not answer: {error}") from None
+                raise FacilityError(*network_failure(f"The hub at {api}", error)) from None
         if answer.status_code in (202, 204, 404):  # 404: the server or its temporary user is gone already
             return
         if answer.status_code in (401, 403):
@@ -187,8 +189,8 @@ def _health_now(facility: Facility, http: requests.Session) -> str:
     """How BinderHub's health check answers now, in a sentence, for a stream that fell silent."""
     try:
         health = http.get(facility.url.rstrip("/") + "/health", timeout=10, allow_redirects=False)
-    except requests.RequestException as error:
-        return f"BinderHub went away: {facility.url} does not answer ({error})."
+    except requests.RequestException:
+        return f"BinderHub went away: {facility.url} does not answer."
     if is_proxy_page(health):
         return "BinderHub went away. " + _not_running(facility, health)
     if health.status_code != 200:

@@ -67,7 +67,7 @@ class DaskGatewayFacility(SessionFacility, ClusterFacility):
                     return CheckResult(up=False, message=f"Dask Gateway {version} says its health is {health!r}")
                 options = gateway.cluster_options()
         except FacilityError as error:
-            return CheckResult(up=False, message=str(error))
+            return CheckResult(up=False, message=str(error), detail=error.detail)
         names = [str(option.get("field", "")) for option in options]
         offered = f"; cluster options: {', '.join(names)}" if names else "; it offers no cluster options"
         return CheckResult(

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import requests
 
-from esap_core import AddressRefused, Facility, FacilityError
+from esap_core import AddressRefused, Facility, FacilityError, network_failure
 
 REQUEST_TIMEOUT = 30.0
 MESSAGE_LIMIT = 500  # the gateway's answers are shown on pages: keep them short
@@ -120,7 +120,7 @@ class Gateway:
                 raise DeadlineExceeded("the time allowed ran out") from None
             raise FacilityError(f"Dask Gateway did not answer {method} {url} within {REQUEST_TIMEOUT:.0f} s") from None
         except requests.ConnectionError as error:
-            raise FacilityError(f"Dask Gateway at {self.api_url} does not answer: {_reason(error)}") from None
+            raise FacilityError(*network_failure(f"Dask Gateway at {self.api_url}", error)) from None
         if response.status_code in allowed:
             return response
         if response.status_code == 401:
@@ -147,14 +147,3 @@ def _message(response: requests.Response) -> str:
 
 def _text(value: Any) -> str:
     return " ".join(str(value or "").split())[:MESSAGE_LIMIT]
-
-
-def _reason(error: requests.ConnectionError) -> str:
-    # requests nests the socket error inside urllib3's; the innermost one reads best.
-    reason: BaseException = error
-    for _ in range(10):
-        inner = getattr(reason, "reason", None) or reason.__context__
-        if not isinstance(inner, BaseException):
-            break
-        reason = inner
-    return str(reason) or type(reason).__name__

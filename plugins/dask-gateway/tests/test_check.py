@@ -31,8 +31,9 @@ def test_a_gateway_that_is_down_is_down(gateway_facility, dask_gateway):
     result = FACILITY.check(facility, timeout=5)
 
     assert not result.up
-    assert result.message.startswith(f"Dask Gateway at http://127.0.0.1:{port} does not answer")
-    assert "Connection refused" in result.message
+    assert result.message.startswith(f"Dask Gateway at http://127.0.0.1:{port} cannot be reached")
+    assert "refused" in result.detail
+    assert "Connection refused" not in result.message  # the socket's words are the detail
 
 
 def test_an_untrusted_facility_on_loopback_is_refused_by_the_outbound_guard(gateway_facility, dask_gateway):

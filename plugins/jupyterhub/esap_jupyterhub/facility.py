@@ -80,7 +80,7 @@ class JupyterHubFacility(StopsSessions):
             scopes = sorted(whoami.get("scopes", ())) if isinstance(whoami, dict) else []
             info = hub.get("/info", allowed=(200, 403))
         except FacilityError as error:
-            return CheckResult(up=False, message=str(error))
+            return CheckResult(up=False, message=str(error), detail=error.detail)
         finally:
             hub.close()
         metadata: dict[str, Any] = {"scopes": scopes}

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from esap_core import AddressRefused, FacilityError
+from esap_core import AddressRefused, FacilityError, network_failure
 
 REQUEST_TIMEOUT = 30.0
 MESSAGE_LIMIT = 500  # the hub's answers are shown on pages: keep them short
@@ -135,7 +135,7 @@ class Hub:
         except AddressRefused as error:
             raise FacilityError(f"ESAP will not reach this JupyterHub: {error}") from None
         except requests.ConnectionError as error:
-            raise FacilityError(f"JupyterHub at {self.api_url} does not answer: {_reason(error)}") from None
+            raise FacilityError(*network_failure(f"JupyterHub at {self.api_url}", error)) from None
         if response.status_code in allowed:
             return response
         if response.status_code == 403:
@@ -156,14 +156,3 @@ def _message(response: requests.Response) -> str:
 
 def _text(value: Any) -> str:
     return " ".join(str(value or "").split())[:MESSAGE_LIMIT]
-
-
-def _reason(error: requests.ConnectionError) -> str:
-    # requests nests the socket error inside urllib3's; the innermost one reads best.
-    reason: BaseException = error
-    for _ in range(10):
-        inner = getattr(reason, "reason", None) or reason.__context__
-        if not isinstance(inner, BaseException):
-            break
-        reason = inner
-    return str(reason) or type(reason).__name__

@@ -33,5 +33,6 @@ def test_check_says_a_hub_that_is_down_is_down(hub_facility):
     result = FACILITY.check(hub_facility(hub_url=f"http://127.0.0.1:{port}"), timeout=5)
 
     assert not result.up
-    assert result.message.startswith(f"JupyterHub at http://127.0.0.1:{port}/hub/api does not answer")
-    assert "Connection refused" in result.message
+    assert result.message.startswith(f"JupyterHub at http://127.0.0.1:{port}/hub/api cannot be reached")
+    assert "refused" in result.detail
+    assert "Connection refused" not in result.message  # the socket's words are the detail

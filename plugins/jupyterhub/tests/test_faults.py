@@ -15,9 +15,7 @@ def test_a_hub_that_is_down(hub_facility, hub_user, launch_request):
     port = free_port()
     facility = hub_facility(hub_url=f"http://127.0.0.1:{port}")
 
-    with pytest.raises(
-        FacilityError, match=rf"JupyterHub at http://127.0.0.1:{port}/hub/api does not answer: .*refused"
-    ):
+    with pytest.raises(FacilityError, match=rf"JupyterHub at http://127.0.0.1:{port}/hub/api cannot be reached: "):
         FACILITY.launch(facility, launch_request(hub_user), RecordingReport())
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from esap_core import HarvestError
+from esap_core import HarvestError, network_failure
 
 __all__ = ["CodemetaError", "HarvestError", "ZenodoClient"]
 
@@ -95,7 +95,7 @@ class ZenodoClient:
         except requests.Timeout:
             raise HarvestError(f"{where} did not answer within {self.timeout:g} s") from None
         except requests.RequestException as error:
-            raise HarvestError(f"{where} failed: {error}") from None
+            raise HarvestError(*network_failure(where, error)) from None
         if response.status_code != 200:
             raise HarvestError(f"{where} answered HTTP {response.status_code}: {_error_text(response)}")
         try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from esap_core import AddressRefused, FacilityError
+from esap_core import AddressRefused, FacilityError, network_failure
 
 MESSAGE_LIMIT = 500  # Rosetta's answers are shown on pages: keep them short
 
@@ -75,7 +75,7 @@ class Rosetta:
         except AddressRefused as error:
             raise FacilityError(f"ESAP will not reach this Rosetta: {error}") from None
         except requests.ConnectionError as error:
-            raise FacilityError(f"Rosetta at {self.url} does not answer: {_reason(error)}") from None
+            raise FacilityError(*network_failure(f"Rosetta at {self.url}", error)) from None
         if response.status_code not in allowed:
             raise FacilityError(f"Rosetta answered {response.status_code} to {method} {path}: {_detail(response)}")
         return response
@@ -102,14 +102,3 @@ def _detail(response: requests.Response) -> str:
 
 def _text(value: Any) -> str:
     return " ".join(str(value or "").split())[:MESSAGE_LIMIT]
-
-
-def _reason(error: requests.ConnectionError) -> str:
-    # requests nests the socket error inside urllib3's; the innermost one reads best.
-    reason: BaseException = error
-    for _ in range(10):
-        inner = getattr(reason, "reason", None) or reason.__context__
-        if not isinstance(inner, BaseException):
-            break
-        reason = inner
-    return str(reason) or type(reason).__name__

@@ -45,7 +45,7 @@ class RosettaFacility(SessionFacility):
             rosetta.logout()
             return CheckResult(up=True, message=f"Rosetta answers at {url}; the service account logs in")
         except FacilityError as error:
-            return CheckResult(up=False, message=str(error))
+            return CheckResult(up=False, message=str(error), detail=error.detail)
         finally:
             rosetta.close()
 

@@ -9,7 +9,7 @@ from xml.parsers.expat import ExpatError
 
 import requests
 
-from esap_core import ArchiveError
+from esap_core import ArchiveError, network_failure, network_reason
 
 # A service's own error message is shown, but a long one (an HTML page) is cut short.
 MAX_REASON = 300
@@ -26,7 +26,7 @@ def network_message(error: BaseException, service: str, timeout: float) -> str |
     if isinstance(error, requests.Timeout):
         return f"{service} did not answer within {timeout:g} s"
     if isinstance(error, requests.ConnectionError):
-        return f"cannot reach {service} (connection refused or host unknown)"
+        return network_failure(service, error)[0]
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return f"{service} answered HTTP {error.response.status_code}"
     return None
@@ -71,14 +71,16 @@ def upstream(service: str, timeout: float) -> Iterator[None]:
     except ArchiveError:
         raise
     except requests.RequestException as error:
-        raise ArchiveError(network_message(error, service, timeout) or f"{service} failed: {short(error)}") from None
+        message = network_message(error, service, timeout) or f"{service} failed to answer"
+        raise ArchiveError(message, network_reason(error)) from None
     except (ExpatError, UnicodeDecodeError, UnknownElementWarning) as error:
         raise ArchiveError(f"{service} did not answer with a VOTable ({short(error)})") from None
     except Exception as error:
         message = dal_message(error, service, timeout) or votable_message(error, service)
         if message is None:
             raise
-        raise ArchiveError(message) from None
+        cause = getattr(error, "cause", None)  # pyvo keeps the network's error there
+        raise ArchiveError(message, network_reason(cause) if isinstance(cause, BaseException) else "") from None
 
 
 def votable_message(error: Exception, service: str) -> str | None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from esap_core import ArchiveError, Column, DataItem, FieldType, QueryField, QueryKind, ResultPage, UserContext
+from esap_core import (
+    MAX_IDENTIFIER,
+    ArchiveError,
+    Column,
+    DataItem,
+    FieldType,
+    QueryField,
+    QueryKind,
+    ResultPage,
+    UserContext,
+    item_identifier,
+)
 from esap_vo import adql, tap
 from esap_vo.services import ServiceQueries
 
@@ -131,8 +142,8 @@ class RegistryArchive(ServiceQueries):
         if not access_url.startswith(("http://", "https://")):
             raise ArchiveError("this registry record has no usable access URL")
         return DataItem(
-            identifier=f"{row.get('ivoid')}#{row.get('service_type') or row.get('standard_id')}",
-            title=str(row.get("title") or row.get("ivoid")),
+            identifier=item_identifier(f"{row.get('ivoid')}#{row.get('service_type') or row.get('standard_id')}"),
+            title=str(row.get("title") or row.get("ivoid"))[:MAX_IDENTIFIER],
             fetch={"method": "http", "url": access_url},
             payload={"row": dict(row), "kind": "vo-service"},
         )

@@ -7,8 +7,7 @@ import xml.etree.ElementTree as ElementTree
 
 import requests
 
-from esap_core import ArchiveError
-from esap_vo.failures import short
+from esap_core import ArchiveError, network_failure
 from esap_vo.position import number
 from esap_vo.session import TimeoutSession
 
@@ -37,9 +36,8 @@ def resolve(name: str, resolver_url: str, timeout: float) -> tuple[float, float]
             f"the name resolver at {resolver_url} did not answer within {timeout:g} s; give coordinates instead"
         ) from None
     except requests.RequestException as error:
-        raise ArchiveError(
-            f"the name resolver at {resolver_url} is unreachable ({short(error)}); give coordinates instead"
-        ) from None
+        message, detail = network_failure(f"The name resolver at {resolver_url}", error)
+        raise ArchiveError(f"{message} Give coordinates instead.", detail) from None
     except ElementTree.ParseError:
         raise ArchiveError(f"the name resolver at {resolver_url} did not answer in Sesame's XML format") from None
     for resolver in document.iter("Resolver"):

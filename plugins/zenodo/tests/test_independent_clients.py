@@ -102,7 +102,9 @@ def test_zenodo_client_creates_publishes_and_updates_a_record(zenodo_client, zen
 
     data.write_text("a,b\n1,2\n3,4\n")
     zenodo_client.update(str(created["id"]), data)
-    versions = [d for d in zenodo_deposit_api.server.depositions.values() if d.conceptrecid == int(created["conceptrecid"])]
+    versions = [
+        d for d in zenodo_deposit_api.server.depositions.values() if d.conceptrecid == int(created["conceptrecid"])
+    ]
     assert len(versions) == 2 and all(v.submitted for v in versions)
     newest = max(versions, key=lambda v: v.id)
     assert newest.files["table.csv"].size == len("a,b\n1,2\n3,4\n") and newest.metadata["version"] != "2026-01-01"

@@ -12,7 +12,9 @@ import pytest
 from esap_core import Creator, PublishError, RelatedIdentifier, Secret, Upload
 
 
-def test_publishing_gives_a_doi_and_carries_the_crate(publisher, token, zenodo_deposit_api, make_publication, make_upload):
+def test_publishing_gives_a_doi_and_carries_the_crate(
+    publisher, token, zenodo_deposit_api, make_publication, make_upload
+):
     related = (
         RelatedIdentifier("10.5281/zenodo.3572293", "isDerivedFrom", "doi"),
         RelatedIdentifier("https://esap.example.org/launches/abc", "isDocumentedBy", "url"),
@@ -46,14 +48,19 @@ def test_a_new_version_replaces_the_files_and_keeps_the_concept(
     files = (make_upload("spectrum-v2.csv", b"wavelength,flux\n656.3,2.0\n"),)
     second = publisher.publish(make_publication(files=files, new_version_of=first.record_id), token, timeout=10)
 
-    old, new = zenodo_deposit_api.server.published(first.record_id), zenodo_deposit_api.server.published(second.record_id)
+    old, new = (
+        zenodo_deposit_api.server.published(first.record_id),
+        zenodo_deposit_api.server.published(second.record_id),
+    )
     assert second.doi != first.doi and new.conceptrecid == old.conceptrecid
     assert sorted(new.files) == ["ro-crate-metadata.json", "spectrum-v2.csv"]
     with pytest.raises(PublishError, match=r"Only the latest version .* can get a new version"):
         publisher.publish(make_publication(new_version_of=first.record_id), token, timeout=10)
 
 
-def test_a_refused_field_is_named_and_no_draft_is_left(publisher, token, zenodo_deposit_api, make_publication, make_upload):
+def test_a_refused_field_is_named_and_no_draft_is_left(
+    publisher, token, zenodo_deposit_api, make_publication, make_upload
+):
     before = set(zenodo_deposit_api.server.depositions)
     with pytest.raises(PublishError) as refused:
         publisher.publish(make_publication(creators=(Creator(" "),)), token, timeout=10)
