@@ -252,3 +252,22 @@ class Job(Base):
     started: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PublishedRecord(Base):
+    """A record a user published through ESAP: the repository's id and DOI, and the launch or job its files are from."""
+
+    __tablename__ = "publications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    publisher: Mapped[str] = mapped_column(String(100))  # the publisher plugin's name
+    record_id: Mapped[str] = mapped_column(String(255))  # the repository's own id (a new version names it)
+    doi: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(String(1000))  # the record's page
+    title: Mapped[str] = mapped_column(String(1000))
+    launch_id: Mapped[str | None] = mapped_column(ForeignKey("launches.id", ondelete="SET NULL"), index=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    files: Mapped[list[str]] = mapped_column(JSON, default=list)  # the names published, the crate among them
+    version_of: Mapped[str] = mapped_column(String(255), default="")  # the record this one is a new version of
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

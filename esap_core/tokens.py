@@ -34,6 +34,7 @@ SCOPES = {
     "jobs:write": "Submit jobs to facilities and cancel them",
     "workspace:read": "List and read the files in your workspace",
     "workspace:write": "Save files to your workspace and delete them",
+    "publish": "Publish files of your workspace to a repository (Zenodo) with your token there, and list them",
     "tokens": "Create, list and revoke your personal API tokens (never given to launched sessions)",
     "admin": "Administer ESAP (admins only)",
 }

@@ -38,9 +38,21 @@ def init_app(app: Flask) -> None:
     )
     api.init_app(app)
     api.register_converter(DatabaseId, lambda converter: {"type": "integer", "minimum": 0, "maximum": converter.max})
-    from esap_core.api import account, basket, compat, data, facilities, jobs, launches, meta, software, workspace
+    from esap_core.api import (
+        account,
+        basket,
+        compat,
+        data,
+        facilities,
+        jobs,
+        launches,
+        meta,
+        publications,
+        software,
+        workspace,
+    )
 
-    for module in (meta, account, basket, workspace, facilities, launches, jobs, data, software):
+    for module in (meta, account, basket, workspace, publications, facilities, launches, jobs, data, software):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     api.register_blueprint(compat.blp)
     app.register_blueprint(docs)

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
         login,
         pages,
         profile,
+        publish,
         samp,
         software,
         workspace,
@@ -44,8 +45,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["now"] = now
     app.jinja_env.globals["busy_notice"] = facility_status.busy_notice
     app.jinja_env.globals["human_size"] = human_size
-    for module in (pages, login, profile, basket, workspace, facilities, launches, jobs, data, software, admin):
+    app.jinja_env.globals["publications_of"] = _publications_of
+    for module in (pages, login, profile, basket, workspace, facilities, launches, jobs, publish, data, software):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(admin.blueprint)
     samp.init_app(app)
 
     @app.context_processor
@@ -76,3 +79,11 @@ def init_app(app: Flask) -> None:
     @app.template_filter("active")
     def active(endpoint: str | None) -> bool:
         return endpoint is not None and request.endpoint == endpoint
+
+
+def _publications_of(source) -> list:
+    """The current user's records published from a launch or job (the launch and job pages list them)."""
+    from esap_core import publishing
+    from esap_core.auth import current_user
+
+    return publishing.records_of(current_user(), source)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from esap_core import accounts, credentials, facilities, launches, tokens
+from esap_core import accounts, credentials, facilities, launches, publishing, tokens
 from esap_core.auth import current_user, login_required
 from esap_core.web.rendering import htmx, render
 
@@ -23,6 +23,9 @@ def _page(status: int = 200, **extra):
         "expiry_choices": EXPIRY_CHOICES,
         "local_mode": current_app.extensions["esap.config"].local_mode,
         "facility_tokens": _facility_tokens(user),
+        "publisher_tokens": [
+            (name, chosen, publishing.token(user, name) is not None) for name, chosen in publishing.publishers().items()
+        ],
         **extra,
     }
     if htmx and request.method == "POST":
@@ -55,6 +58,17 @@ def facility_token(name: str):
     else:
         credentials.forget(user.id, launches.PERSONAL_TOKEN + name)
     return redirect(url_for("profile.page") + "#facility-tokens")
+
+
+@blueprint.post("/profile/publisher-tokens/<name>")
+@login_required
+def publisher_token(name: str):
+    """Keep (encrypted) or forget the user's own token for one publisher (their Zenodo token, say)."""
+    try:
+        publishing.keep_token(current_user(), name, request.form.get("token", ""))
+    except publishing.PublishProblem as problem:
+        abort(problem.status, str(problem))
+    return redirect(url_for("profile.page") + "#publisher-tokens")
 
 
 @blueprint.get("/profile")
