@@ -8,7 +8,7 @@ from flask import Response, abort, request
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from esap_core import basket, workspace
+from esap_core import basket, job_results, jobs, workspace
 from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 from esap_core.hookspecs import QuotaExceeded, StorageError
@@ -187,3 +187,28 @@ class ToBasket(MethodView):
             "identifier": item.identifier,
             "fetch": dict(item.fetch),
         }
+
+
+class JobResultArgs(Schema):
+    folder = fields.String(load_default="", metadata={"description": "Where in your workspace; jobs/<id> if empty"})
+
+
+@blp.route("/jobs/<job_id>/results/<path:name>/workspace")
+class JobResultToWorkspace(MethodView):
+    @blp.arguments(JobResultArgs)
+    @blp.response(201, FileSchema)
+    @blp.alt_response(409, description="No such result, or the facility cannot give it now")
+    @blp.alt_response(413, description="Larger than one upload may be")
+    @blp.alt_response(507, description="Past your quota")
+    @require_scope("jobs:read")
+    @require_scope("workspace:write")
+    @answers_workspace_errors
+    def post(self, args, job_id: str, name: str):
+        """Save one of a job's results into your workspace, streamed from the facility."""
+        job = jobs.visible(current_user(), job_id)
+        if job is None:
+            abort(404, "You have no job with that id.")
+        try:
+            return file_dict(job_results.save(current_user(), job, name, args["folder"]))
+        except jobs.JobProblem as error:
+            abort(409, str(error))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, make_response, render_template, request
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 
-from esap_core import workspace
+from esap_core import job_results, jobs, workspace
 from esap_core.api.workspace import download_url
 from esap_core.auth import current_user, login_required
 from esap_core.hookspecs import QuotaExceeded, StorageError
@@ -107,3 +107,21 @@ def to_basket():
         return _page(folder, 502, error=str(problem))
     said = f"Added {item.title} to your basket." if added else f"{item.title} is in your basket already."
     return _page(folder, message=said, changed=True)
+
+
+@blueprint.post("/jobs/<job_id>/workspace")
+@login_required
+def save_job_result(job_id: str):
+    """One of a job's results into the workspace (``jobs/<id>/`` unless a folder is named); then that folder."""
+    job = jobs.visible(current_user(), job_id) or abort(404, "You have no job with that id.")
+    try:
+        saved = job_results.save(current_user(), job, request.form.get("name", ""), request.form.get("folder", ""))
+    except jobs.JobProblem as problem:
+        abort(409, str(problem))
+    except workspace.WorkspaceError as problem:
+        abort(problem.status, str(problem))
+    except QuotaExceeded as problem:
+        raise workspace.InsufficientStorage(f"{problem} Free some room in your workspace first.") from None
+    except StorageError as problem:
+        abort(502, str(problem))
+    return redirect(url_for("workspace.page", folder=saved.path.rpartition("/")[0]), 303)
