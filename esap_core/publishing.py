@@ -140,7 +140,7 @@ def records_of(user: User, run: Launch | Job | None = None) -> list[PublishedRec
 # --- the metadata ESAP prefills, and the researcher's review of it ---------------------------
 
 
-def prefill(user: User, run: Launch | Job, run_url: str) -> dict[str, str]:
+def prefill(user: User, run: Launch | Job, page_url: str) -> dict[str, str]:
     """The review form's values, as text, from the login's claims and the launch or job."""
     software, facility = run.software or {}, run.facility or {}
     name = software.get("name") or "software"
@@ -159,7 +159,7 @@ def prefill(user: User, run: Launch | Job, run_url: str) -> dict[str, str]:
         "keywords": ", ".join(str(word) for word in software.get("keywords") or [])[:1000],
         "licence": LICENCES[0],
         "upload_type": UPLOAD_TYPES[0],
-        "related": "\n".join(f"{relation} {identifier}" for relation, identifier in related_of(run, run_url)),
+        "related": "\n".join(f"{relation} {identifier}" for relation, identifier in related_of(run, page_url)),
     }
 
 
@@ -178,7 +178,7 @@ def creator_line(user: User) -> str:
     return "; ".join(parts)
 
 
-def related_of(run: Launch | Job, run_url: str) -> list[tuple[str, str]]:
+def related_of(run: Launch | Job, page_url: str) -> list[tuple[str, str]]:
     """(relation, identifier): the software at its commit or its DOI, each data item, and ESAP's page of the run."""
     software, details = run.software or {}, run.details or {}
     related = []
@@ -190,7 +190,7 @@ def related_of(run: Launch | Job, run_url: str) -> list[tuple[str, str]]:
     for item in run.data or []:
         if item.get("identifier"):
             related.append(("isDerivedFrom", str(item["identifier"])))
-    related.append(("isDocumentedBy", run_url))
+    related.append(("isDocumentedBy", page_url))
     return related
 
 
@@ -274,7 +274,7 @@ def publish(
     metadata: Metadata,
     paths: Sequence[str],
     run: Launch | Job,
-    run_url: str,
+    page_url: str,
     new_version_of: str = "",
 ) -> PublishedRecord:
     """Publish the workspace files at ``paths`` with the run's crate; raises PublishProblem or PublishError."""
@@ -296,7 +296,7 @@ def publish(
         licence=metadata.licence,
         upload_type=metadata.upload_type,
         related=metadata.related,
-        provenance=_crate(run, run_url, user),
+        provenance=_crate(run, page_url, user),
         new_version_of=new_version_of,
     )
     published = chosen.publish(publication, secret, PUBLISH_TIMEOUT)
@@ -336,12 +336,12 @@ def _uploads(user: User, paths: Sequence[str]) -> list[Upload]:
     return uploads
 
 
-def _crate(run: Launch | Job, run_url: str, user: User) -> str:
+def _crate(run: Launch | Job, page_url: str, user: User) -> str:
     """The run's RO-Crate metadata (JSON text): what the record carries as ro-crate-metadata.json."""
     from esap_core import provenance
 
     who = user.name or user.username
     if isinstance(run, Launch):
-        return json.dumps(provenance.crate_metadata(run, run_url, who), indent=2)
+        return json.dumps(provenance.crate_metadata(run, page_url, who), indent=2)
     job_crate = getattr(provenance, "job_crate_metadata", None)
-    return json.dumps(job_crate(run, run_url, who), indent=2) if job_crate else ""
+    return json.dumps(job_crate(run, page_url, who), indent=2) if job_crate else ""
