@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,12 @@ class Instance:
     page_size: int = 50
     keyword_scopes: tuple[str, ...] = ()
     max_scopes: int = 20
+    # The workspace storage (esap_rucio.storage), registered when workspace_rse is set.
+    workspace_rse: str = ""
+    workspace_scope: str = "user.{account}"
+    workspace_account: str = "{username}"
+    workspace_title: str = ""
+    workspace_max_files: int = 10000
 
 
 def read_instances(settings: Mapping[str, Any]) -> list[Instance]:
@@ -99,9 +106,28 @@ def read_instance(entry: Any, where: str) -> Instance:
         page_size=number("page_size", 50),
         keyword_scopes=tuple(text_list(entry.get("keyword_scopes", []), f"{where}.keyword_scopes")),
         max_scopes=number("max_scopes", 20),
+        workspace_rse=text("workspace_rse", ""),
+        workspace_scope=template(text("workspace_scope", "user.{account}"), ("account", "username"), where),
+        workspace_account=template(text("workspace_account", "{username}"), ("username",), where),
+        workspace_title=text("workspace_title", ""),
+        workspace_max_files=number("workspace_max_files", 10000),
     )
     check_credentials(instance, where)
     return instance
+
+
+def template(value: str, names: tuple[str, ...], where: str) -> str:
+    """A per-user name template: it must hold one of ``names`` (else every user would share one) and no other."""
+    try:
+        used = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError as error:
+        raise ValueError(f"{where}: the template {value!r} cannot be read ({error})") from None
+    wanted = " or ".join("{" + name + "}" for name in names)
+    if not used & set(names):
+        raise ValueError(f"{where}: the template {value!r} must hold {wanted}, so each user has their own")
+    if used - set(names):
+        raise ValueError(f"{where}: the template {value!r} may hold only {wanted}")
+    return value
 
 
 def text_list(value: Any, where: str) -> list[str]:

@@ -7,11 +7,13 @@ described in plugins/rucio/tests/server/seed.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,9 +152,9 @@ def run_in_server_venv(script: Path, env: dict[str, str], *args: str) -> None:
         pytest.fail(f"{script.name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def rucio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RucioServer]:
-    """A seeded Rucio server on a free 127.0.0.1 port, stopped at the end of the session."""
+@contextmanager
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RucioServer]:
+    """A seeded Rucio server on a free 127.0.0.1 port, stopped when the block ends."""
     if not (VENV / "bin" / "gunicorn").exists():
         pytest.fail(f"the Rucio test server is not installed in {VENV}: run plugins/rucio/tests/install.sh")
     directory = tmp_path_factory.mktemp("rucio")
@@ -205,3 +207,53 @@ def rucio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RucioServ
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def rucio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RucioServer]:
+    """The seeded server, for the session; tests read it as seeded (its scopes, its DIDs)."""
+    with serve(tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rucio_workspace_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RucioServer]:
+    """A seeded server of its own for the workspace tests, which add accounts and scopes to it."""
+    with serve(tmp_path_factory) as server:
+        yield server
+
+
+def add_workspace_account(server: RucioServer, account: str, limit: int | None, rse: str = "LOCAL_A") -> None:
+    """As a Rucio administrator would: a USER account, its scope ``user.<account>``, and its limit at ``rse``.
+
+    ``limit`` in bytes (``-1``: unlimited; ``None``: none set, so Rucio takes no rule of the
+    account there). Made as root through the plugin's own connection; an existing account or
+    scope is kept, and its limit set anew.
+    """
+    from rucio.common.exception import Duplicate, RucioException
+
+    from esap_core import Secret, UserContext
+    from esap_rucio.connection import Deadline, connect
+    from esap_rucio.settings import read_instance
+
+    root = read_instance(
+        {
+            "name": "test-root",
+            "host": server.host,
+            "auth": "userpass",
+            "account": server.account,
+            "username": server.username,
+            "password": Secret(server.password, "test"),
+        },
+        "test",
+    )
+    with connect(root, UserContext(username="root"), Deadline(30)) as client:
+        with contextlib.suppress(Duplicate):
+            client.add_account(account, "USER", f"{account}@example.org")
+        with contextlib.suppress(Duplicate):
+            client.add_scope(account, f"user.{account}")
+        if limit is None:
+            with contextlib.suppress(RucioException):
+                client.delete_local_account_limit(account, rse)
+        else:
+            client.set_local_account_limit(account, rse, limit)
