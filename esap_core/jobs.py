@@ -38,7 +38,7 @@ from esap_core.hookspecs import (
     SoftwareRecord,
     UIType,
 )
-from esap_core.launches import data_item, personal_token, software_record, software_snapshot
+from esap_core.launches import Pin, data_item, personal_token, pinned, software_record, software_snapshot
 from esap_core.models import BasketItem, Job, RegisteredFacility, Software, User, now
 from esap_core.queue import QueueUnavailable
 
@@ -85,13 +85,15 @@ def submit(
     api_url: str = "",
     hold: bool = False,
     run_id: str = "",
+    pin: Pin | None = None,
 ) -> Job:
     """The one way to submit a job, for the API, the pages and UWS: check every choice, keep the record, enqueue it.
 
     ``software_id`` may be None for a facility that runs its own software (a UWS service);
     ``item_ids`` are basket data items to take along (all of them when ``None``). A job made
     with ``hold`` waits PENDING until :func:`start` (UWS: created, then ``PHASE=RUN``);
-    ``run_id`` is the caller's own label for it. Raises :class:`JobProblem` for a choice that
+    ``run_id`` is the caller's own label for it; ``pin`` runs the software at a recorded commit
+    (:func:`esap_core.launches.pin_of`) instead of its ref. Raises :class:`JobProblem` for a choice that
     cannot be made, QueueUnavailable without a queue; either way nothing is kept.
     """
     with checkout.refusing(JobProblem):
@@ -114,7 +116,7 @@ def submit(
         facility_id=facility.id,
         software_id=software.id if software else None,
         facility=checkout.facility_snapshot(facility),
-        software=software_snapshot(software) if software else _own_software(facility),
+        software=pinned(software_snapshot(software), pin) if software else _own_software(facility),
         data=[checkout.item_snapshot(item) for item in items],
         parameters=parameters,
         options=options,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -85,6 +87,41 @@ def software_snapshot(software: Software) -> dict[str, Any]:
     return {key: getattr(software, key) for key in SNAPSHOT_KEYS}
 
 
+COMMIT = re.compile(r"[0-9a-f]{7,64}")  # a git commit as facilities report it (hex, short or full)
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Run the software at ``commit`` rather than at its record's ref: what "launch again" and "run again" do.
+
+    ``source`` names the record the commit was read from (``launch 0123...``), ``ref`` the ref it
+    had there (a branch), both kept on the new record's snapshot as ``pinned_from``.
+    """
+
+    commit: str
+    source: str
+    ref: str = ""
+
+
+def pin_of(record: Any, what: str) -> Pin | None:
+    """The pin "again" uses for a launch's or a job's ``record``: the commit its facility recorded, else None.
+
+    ``what`` is "launch" or "job". A record pinned itself passes on the ref it was pinned from.
+    """
+    commit = str((record.details or {}).get("commit") or "").strip().lower()
+    if not COMMIT.fullmatch(commit):
+        return None
+    before = (record.software or {}).get("pinned_from") or {}
+    return Pin(commit, f"{what} {record.id}", str(before.get("ref") or (record.software or {}).get("ref") or ""))
+
+
+def pinned(snapshot: dict[str, Any], pin: Pin | None) -> dict[str, Any]:
+    """The software snapshot at the pin's commit (its ref is the commit), saying where the pin came from."""
+    if pin is None:
+        return snapshot
+    return {**snapshot, "ref": pin.commit, "pinned_from": {"record": pin.source, "ref": pin.ref, "commit": pin.commit}}
+
+
 def software_record(snapshot: dict[str, Any]) -> SoftwareRecord:
     """A launch's snapshot as the contract's type, for the facility type."""
     values = {key: snapshot[key] for key in SNAPSHOT_KEYS if key not in ("id", "source") and key in snapshot}
@@ -105,10 +142,12 @@ def start(
     options: dict,
     api_url: str,
     cluster: dict[str, Any] | None = None,
+    pin: Pin | None = None,
 ) -> Launch:
     """The one way to launch, for the API and the checkout page: resolve the choices, then :func:`create`.
 
-    ``item_ids`` are basket data items to take along (all of them when ``None``); raises
+    ``item_ids`` are basket data items to take along (all of them when ``None``); ``pin`` launches
+    the software at a recorded commit (:func:`pin_of`) instead of its ref. Raises
     :class:`LaunchProblem` for a choice that cannot be made, QueueUnavailable without a queue.
     """
     software = catalogue.get(user, software_id)
@@ -116,7 +155,8 @@ def start(
         raise LaunchProblem(f"There is no software with id {software_id}.")
     with checkout.refusing(LaunchProblem):
         facility = checkout.facility(user, facility_name)
-        return create(user, software, facility, checkout.data_items(user, item_ids), options, api_url, cluster)
+        items = checkout.data_items(user, item_ids)
+        return create(user, software, facility, items, options, api_url, cluster, pin)
 
 
 def create(
@@ -127,10 +167,12 @@ def create(
     options: dict[str, Any],
     api_url: str,
     cluster: dict[str, Any] | None = None,
+    pin: Pin | None = None,
 ) -> Launch:
     """Check the choice, keep the provenance, enqueue the job; QueueUnavailable leaves nothing behind.
 
-    ``cluster`` is a cluster to start beside the session: ``{"facility": name, "options": {...}}``.
+    ``cluster`` is a cluster to start beside the session: ``{"facility": name, "options": {...}}``;
+    ``pin`` the commit to launch at, kept as the snapshot's ref (the facility gets it as the ref).
     """
     if not facilities.accepts(facility, software.ui_type):
         raise LaunchProblem(f"{facility.title} does not run {software.ui_type} software; choose another facility.")
@@ -150,7 +192,7 @@ def create(
         facility_id=facility.id,
         software_id=software.id,
         facility=checkout.facility_snapshot(facility),
-        software=software_snapshot(software),
+        software=pinned(software_snapshot(software), pin),
         data=[checkout.item_snapshot(item) for item in items],
         options=options,
         phases=[{"phase": Phase.QUEUED.value, "at": now().isoformat(), "message": "Waiting for a worker"}],

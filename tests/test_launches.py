@@ -394,3 +394,70 @@ def test_a_binderhub_with_a_hub_token_stops_its_sessions(app_factory, notebook, 
     assert answer.status_code == 302
     assert binderhub_server.stopped[stopped_before:] == [("binder-session", "")]
     binderhub_server.stopped.clear()
+
+
+def test_launch_again_starts_at_the_recorded_commit_and_with_the_latest_at_the_branch(
+    hub_app, notebook, db, binderhub_server
+):
+    client = hub_app.test_client()
+    csrf = csrf_headers(client)["X-CSRF-Token"]
+    created = client.post(
+        "/launches", data={"software_id": notebook.id, "facility": "local-binder", "csrf_token": csrf}
+    )
+    first_id = created.headers["Location"].rsplit("/", 1)[-1]
+    assert run_now(hub_app, first_id) == "ready"
+    commit = db.get(Launch, first_id).details["commit"]  # as the BinderHub resolved "main"
+    assert len(commit) == 40
+
+    notebook.ref = "release"  # the record moves on to another branch
+    db.commit()
+    page = client.get(f"/launches/{first_id}").get_data(as_text=True)
+    assert f"Launch again at commit {commit[:7]}</button>" in page and "Launch again with the latest</button>" in page
+    assert f"At commit <code>{commit}</code>, as Local BinderHub recorded it" in page
+    assert "with the latest, at <code>release</code> as it is now" in page
+
+    pinned_id = client.post(f"/launches/{first_id}/again", data={"csrf_token": csrf}).headers["Location"]
+    pinned_id = pinned_id.rsplit("/", 1)[-1]
+    pinned = db.get(Launch, pinned_id)
+    assert pinned.software["ref"] == commit
+    assert pinned.software["pinned_from"] == {"record": f"launch {first_id}", "ref": "main", "commit": commit}
+    assert run_now(hub_app, pinned_id) == "ready"
+    # The hub was asked to build that commit, not "release". (The test hub resolves a 40-hex ref of
+    # gh/... to another fake commit, though its docstring says it keeps one, so its report is not compared.)
+    assert binderhub_server.builds_of("gh")[-1].spec == f"binder-examples/requirements/{commit}"
+    pinned_page = client.get(f"/launches/{pinned_id}").get_data(as_text=True)
+    assert f"at <code>{commit}</code>" in pinned_page and f"pinned from launch {first_id}" in pinned_page
+    assert "(then at <code>main</code>)" in pinned_page
+
+    latest_id = client.post(f"/launches/{first_id}/again", data={"csrf_token": csrf, "latest": "1"}).headers["Location"]
+    latest_id = latest_id.rsplit("/", 1)[-1]
+    latest = db.get(Launch, latest_id)
+    assert latest.software["ref"] == "release" and "pinned_from" not in latest.software
+    assert run_now(hub_app, latest_id) == "ready"
+    assert binderhub_server.builds_of("gh")[-1].spec == "binder-examples/requirements/release"
+    db.expire_all()
+    resolved = db.get(Launch, latest_id).details["commit"]
+    assert len(resolved) == 40 and resolved != commit
+
+
+def test_a_launch_without_a_recorded_commit_says_launching_again_starts_the_latest(hub_app, notebook, db):
+    from esap_core import accounts
+
+    with hub_app.app_context():
+        local = accounts.local_user()
+    db.add(
+        Launch(
+            id="nocommit01234567",
+            user_id=local.id,
+            software_id=notebook.id,
+            facility={"name": "local-binder", "kind": "binderhub", "title": "Local BinderHub", "url": ""},
+            software={"id": notebook.id, "name": "Blank notebook", "ref": "main"},
+            status="failed",
+            phase="failed",
+            details={"image": "local-binderhub/blank:abc"},  # an image alone pins nothing: BinderHub builds refs
+        )
+    )
+    db.commit()
+    page = hub_app.test_client().get("/launches/nocommit01234567").get_data(as_text=True)
+    assert "No commit was recorded for this launch: launching again starts the latest (<code>main</code>)." in page
+    assert "Launch again</button>" in page and "Launch again at commit" not in page

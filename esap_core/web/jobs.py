@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, redirect, request, url_for
 
-from esap_core import facilities, jobs
+from esap_core import catalogue, facilities, jobs, launches
 from esap_core.auth import current_user, login_required
 from esap_core.db import database_id, database_ids
 from esap_core.hookspecs import FacilityError, JobFacility, JobPhase
@@ -58,6 +58,8 @@ def create():
     form = request.form
     options = {key.removeprefix("option-"): value for key, value in form.items() if key.startswith("option-")}
     software_id = form.get("software_id", type=database_id)
+    # "Run again with other parameters" of a job whose commit was recorded runs at that commit too.
+    pin = launches.pin_of(_own_job_or_404(form["again_of"]), "job") if form.get("again_of") else None
     try:
         job = jobs.submit(
             current_user(),
@@ -69,6 +71,7 @@ def create():
             form.get("notebook", ""),
             options,
             external_url("pages.home"),
+            pin=pin,
         )
     except jobs.JobProblem as error:
         abort(400, str(error))
@@ -122,13 +125,23 @@ def show(job_id: str):
 
 
 def _again(job) -> dict[str, Any]:
-    """What "run again with other parameters" starts from: the same choices, the items still in the basket."""
+    """What "run again" starts from: the same choices, the items still in the basket, the recorded commit (``pin``).
+
+    ``latest`` is the ref the software record has now, what "Run again with the latest" runs.
+    """
     from esap_core import basket
 
     in_basket = {item.id for item in basket.all_items(current_user())}
     items = [item["id"] for item in job.data if item.get("id") in in_basket]
     lines = "\n".join(f"{name} = {jobs.parameter_text(value)}" for name, value in job.parameters.items())
-    return {"item_ids": items, "missing": len(job.data) - len(items), "parameters": lines}
+    software = catalogue.get(current_user(), job.software_id) if job.software_id is not None else None
+    return {
+        "item_ids": items,
+        "missing": len(job.data) - len(items),
+        "parameters": lines,
+        "pin": launches.pin_of(job, "job") if job.software_id is not None else None,
+        "latest": software.ref if software else "",
+    }
 
 
 @blueprint.get("/jobs/<job_id>/status")
@@ -186,21 +199,27 @@ def add_to_basket(job_id: str):
 @blueprint.post("/jobs/<job_id>/again")
 @login_required
 def again(job_id: str):
-    """Submit the same software to the same facility with the same parameters and data (those still in the basket)."""
+    """Submit the same software to the same facility with the same parameters and data (those still in the basket).
+
+    It runs at the commit the facility recorded, when it recorded one; with ``latest`` set, at
+    the ref the software record has now (a branch).
+    """
     job = _own_job_or_404(job_id)
     if job.facility_id is None or (job.software.get("source") != "facility" and job.software_id is None):
         abort(409, "The software or the facility of that job is gone.")
+    choices = _again(job)
     try:
         new = jobs.submit(
             current_user(),
             job.software_id,
             job.facility["name"],
-            _again(job)["item_ids"],
+            choices["item_ids"],
             dict(job.parameters),
             job.command,
             job.notebook,
             dict(job.options),
             external_url("pages.home"),
+            pin=None if request.form.get("latest") else choices["pin"],
         )
     except jobs.JobProblem as error:
         abort(400, str(error))

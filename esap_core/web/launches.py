@@ -79,10 +79,17 @@ def _own_launch_or_404(launch_id: str):
     return launches.visible(current_user(), launch_id) or abort(404, "You have no launch with that id.")
 
 
-def _start(software_id: int, facility_name: str, item_ids: list[int] | None, options: dict, cluster: dict | None):
+def _start(
+    software_id: int,
+    facility_name: str,
+    item_ids: list[int] | None,
+    options: dict,
+    cluster: dict | None,
+    pin: launches.Pin | None = None,
+):
     home = external_url("pages.home")
     try:
-        return launches.start(current_user(), software_id, facility_name, item_ids, options, home, cluster)
+        return launches.start(current_user(), software_id, facility_name, item_ids, options, home, cluster, pin)
     except launches.LaunchProblem as error:
         abort(400, str(error))
 
@@ -115,7 +122,13 @@ def index():
 @login_required
 def show(launch_id: str):
     launch = _own_launch_or_404(launch_id)
-    return render("launch.html", launch=launch, stop_label=launches.stop_label(launch))
+    return render("launch.html", launch=launch, stop_label=launches.stop_label(launch), again=_again(launch))
+
+
+def _again(launch) -> dict:
+    """What "Launch again" offers: the recorded commit (``pin``), and the ref the software record has now."""
+    software = catalogue.get(current_user(), launch.software_id) if launch.software_id is not None else None
+    return {"pin": launches.pin_of(launch, "launch"), "latest": software.ref if software else ""}
 
 
 @blueprint.get("/launches/<launch_id>/status")
@@ -139,12 +152,17 @@ def stop(launch_id: str):
 @blueprint.post("/launches/<launch_id>/again")
 @login_required
 def again(launch_id: str):
-    """Launch the same software on the same facility with the same data (those still in the basket)."""
+    """Launch the same software on the same facility with the same data (those still in the basket).
+
+    It launches at the commit the facility recorded, when it recorded one; with ``latest`` set,
+    at the ref the software record has now (a branch).
+    """
     launch = _own_launch_or_404(launch_id)
     if launch.software_id is None or launch.facility_id is None:
         abort(409, "The software or the facility of that launch is gone.")
     in_basket = {item.id for item in basket.all_items(current_user())}
     item_ids = [item["id"] for item in launch.data if item.get("id") in in_basket]
     cluster = clusters.choice_of(launch)
-    new = _start(launch.software_id, launch.facility["name"], item_ids, launch.options, cluster)
+    pin = None if request.form.get("latest") else launches.pin_of(launch, "launch")
+    new = _start(launch.software_id, launch.facility["name"], item_ids, launch.options, cluster, pin)
     return redirect(url_for("launches.show", launch_id=new.id))
