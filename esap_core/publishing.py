@@ -338,10 +338,6 @@ def _uploads(user: User, paths: Sequence[str]) -> list[Upload]:
 
 def _crate(run: Launch | Job, page_url: str, user: User) -> str:
     """The run's RO-Crate metadata (JSON text): what the record carries as ro-crate-metadata.json."""
-    from esap_core import provenance
+    from esap_core import provenance  # rocrate is heavy: loaded when a record is made, not at start-up
 
-    who = user.name or user.username
-    if isinstance(run, Launch):
-        return json.dumps(provenance.crate_metadata(run, page_url, who), indent=2)
-    job_crate = getattr(provenance, "job_crate_metadata", None)
-    return json.dumps(job_crate(run, page_url, who), indent=2) if job_crate else ""
+    return json.dumps(provenance.crate_metadata(run, page_url, user.name or user.username), indent=2)

@@ -14,7 +14,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from esap_core import publishing
-from esap_core.models import Launch, PublishedRecord
+from esap_core.models import Job, Launch, PublishedRecord
 from tests.fixtures import bearer, csrf_headers, make_user, sign_in
 from tests.folder_storage import FolderStoragePlugin
 
@@ -168,6 +168,55 @@ def test_publishing_from_the_page_puts_the_files_and_the_crate_on_zenodo_and_the
     shown = BeautifulSoup(client.get(f"/launches/{launch.id}").get_data(as_text=True), "html.parser")
     doi = shown.select_one("#publications .doi a")
     assert doi.get_text() == record.doi and doi["href"] == f"https://doi.org/{record.doi}"
+
+
+def test_a_jobs_results_are_published_with_the_jobs_crate_and_the_doi_on_the_job(
+    publish_app, alice, zenodo_deposit_api
+):
+    with publish_app.app_context():
+        db = publish_app.extensions["esap.db"].session
+        job = Job(
+            id="publishjob001",
+            user_id=alice.id,
+            facility={"name": "cluster", "kind": "slurm", "url": "http://127.0.0.1:1", "title": "Local cluster"},
+            software={"name": "Spectra fit", "repository_url": "https://github.com/esap-tests/spectra.git"},
+            data=[{"title": "obs 1", "archive": "test-obs", "identifier": IVOID}],
+            parameters={"threshold": "3"},
+            command="python fit.py",
+            details={"commit": "fedcba9876543210", "exit_code": 0},
+            results=[{"name": "fit.csv", "size": 8, "media_type": "text/csv"}],
+            phase="COMPLETED",
+            created=datetime(2026, 12, 4, 11, tzinfo=UTC),
+        )
+        db.add(job)
+        db.commit()
+    client = signed_in(publish_app, alice)
+    put_file(client, "jobs/publishjob001/fit.csv", b"x,y\n3,4\n")
+    keep_token(client, zenodo_deposit_api.token)
+    page = BeautifulSoup(
+        client.get("/publish?job=publishjob001&folder=jobs/publishjob001").get_data(as_text=True), "html.parser"
+    )
+    assert "run as a job" in form_values(page)["description"]
+    values = {**form_values(page), "publisher": "zenodo", "files": ["jobs/publishjob001/fit.csv"]}
+    published = client.post("/publish", data=values)
+    assert published.status_code == 303 and published.headers["Location"].endswith("/jobs/publishjob001#publications")
+
+    with publish_app.app_context():
+        [record] = publish_app.extensions["esap.db"].session.query(PublishedRecord).all()
+        kept = (record.job_id, record.launch_id, record.files)
+    assert kept == ("publishjob001", None, ["fit.csv"])
+    deposition = zenodo_deposit_api.server.published(record.record_id)
+    crate = json.loads(deposition.files["ro-crate-metadata.json"].path.read_text())
+    graph = {entity["@id"]: entity for entity in crate["@graph"]}
+    [action] = [entity for entity in graph.values() if entity.get("@type") == "CreateAction"]
+    used = [graph[reference["@id"]] for reference in action["object"]]
+    assert {"name": "command", "value": "python fit.py"}.items() <= next(
+        e for e in used if e.get("name") == "command"
+    ).items()
+    [result] = action["result"] if isinstance(action["result"], list) else [action["result"]]
+    assert result["@id"].endswith("/api/v1/jobs/publishjob001/results/fit.csv")
+    shown = BeautifulSoup(client.get("/jobs/publishjob001").get_data(as_text=True), "html.parser")
+    assert shown.select_one("#publications .doi a").get_text() == record.doi
 
 
 def test_bad_metadata_names_the_field_and_nothing_reaches_zenodo(publish_app, alice, launch, zenodo_deposit_api):

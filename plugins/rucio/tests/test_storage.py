@@ -317,3 +317,41 @@ def test_the_conformance_check_passes_with_an_unlimited_account(storage, make_us
 def test_the_storage_as_esap_loads_it_passes_the_conformance_check(esap_app, make_user):
     storage = esap_app.extensions["esap.plugins"].storages["lake"]
     assert check_storage(storage, make_user(limit=500_000), make_user()).quota == 500_000
+
+
+def test_a_session_saves_into_the_rucio_workspace_and_the_file_becomes_a_rucio_basket_item(
+    esap_app, esap_client, esap_user, rucio_server, root
+):
+    """Through ESAP's API as the notebook client's ``save()`` calls it: the bytes land in the user's scope at
+    the workspace RSE, the quota is the account's limit, and the basket item names the DID a session fetches."""
+    from esap_core import tokens
+
+    add_workspace_account(rucio_server, esap_user.username, 2_000, RSE)
+    with esap_app.app_context():
+        session_token = tokens.mint_session_token(esap_user, "launch-1")  # what a session's client sends
+    headers = {"Authorization": f"Bearer {session_token}", "Content-Type": "application/octet-stream"}
+    content = b"wavelength,flux\n656.3,1.0\n"
+    saved = esap_client.put(
+        "/api/v1/workspace/files/results/spectrum.csv",
+        data=content,
+        headers=headers,
+    )
+    assert saved.status_code == 201, saved.get_json()
+
+    scope = f"user.{esap_user.username}"
+    [replica] = list(root.list_replicas([{"scope": scope, "name": did_name("results/spectrum.csv")}]))
+    assert replica["bytes"] == len(content) and replica["adler32"] == f"{zlib.adler32(content):08x}"
+    assert esap_client.get("/api/v1/workspace/files/results/spectrum.csv").data == content
+
+    too_big = esap_client.put("/api/v1/workspace/files/big.bin", data=b"0" * 2_500, headers=headers)
+    assert too_big.status_code == 507 and "quota" in too_big.get_json()["message"]
+    assert [entry["path"] for entry in esap_client.get("/api/v1/workspace/files").get_json()["files"]] == ["results"]
+
+    with esap_client.session_transaction() as browser:  # the page's way: the browser's login and its CSRF token
+        browser["csrf"] = "test-csrf-token"
+    added = esap_client.post(
+        "/api/v1/workspace/basket", json={"path": "results/spectrum.csv"}, headers={"X-CSRF-Token": "test-csrf-token"}
+    )
+    assert added.status_code == 201, added.get_json()
+    fetch = added.get_json()["fetch"]
+    assert fetch == {"method": "rucio", "did": f"{scope}:{did_name('results/spectrum.csv')}", "host": rucio_server.host}
