@@ -2,13 +2,14 @@
 
 ESAP is started here (``bench/production.py``: gunicorn, 2 sync workers, on SQLite and on
 PostgreSQL) and seeded with 4 facilities and 50 basket items for one user with a token. The
-first ESAP is not installed by this script: it must already run on 127.0.0.1 under gunicorn
-with 2 sync workers, and is named by ``ESAP1_URL``, ``ESAP1_TOKEN`` (a knox token),
-``ESAP1_PID`` (its gunicorn master) and ``ESAP1_DATABASE`` (sqlite or postgresql, the run's
-label; ESAP then runs on the same). Its 50 basket items are written through its own API (the
-same items, in its shape); its facilities cannot be written through its API, so it must
-already have exactly 4, which ESAP is then given too. Without these variables ESAP is
-measured alone.
+first ESAP is set up here too when ``ESAP1_SRC`` names a checkout of its repository
+(``bench/esap1.py``: its own venv, fresh databases with its fixtures, a knox token, gunicorn
+with 2 sync workers), once per database. An already running one can be named instead by
+``ESAP1_URL``, ``ESAP1_TOKEN`` (a knox token), ``ESAP1_PID`` (its gunicorn master) and
+``ESAP1_DATABASE`` (sqlite or postgresql, the run's label; ESAP then runs on the same). Its 50
+basket items are written through its own API (the same items, in its shape); its facilities
+cannot be written through its API, so it must already have exactly 4 (its fixture's), which
+ESAP is then given too. Without either, ESAP is measured alone.
 
 Each endpoint is measured with wrk at 16 and 32 connections, in interleaved rounds (ESAP, the
 first ESAP, ESAP, ...); the medians across rounds are compared. ``--earlier PATH`` measures
@@ -36,6 +37,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from bench import esap1
 from bench.production import Production, bearer, median, report, table
 from bench.web import ITEMS, seed_basket, wrk
 
@@ -123,13 +125,16 @@ class Side:
 
 
 def first_esap_from_environment() -> dict[str, str] | None:
-    """The first ESAP's variables, or None (and what is missing, printed) when they are not all set."""
+    """The variables of an already running first ESAP, or None (and what is missing, printed)."""
     values = {name: os.environ.get(name, "").strip() for name in VARIABLES}
     missing = [name for name, value in values.items() if not value]
     if not missing:
         return values
     print(
-        f"Measuring ESAP alone: to compare it with {ESAP1}, set {', '.join(missing)}.\n"
+        f"Measuring ESAP alone: ESAP1_SRC is not set. To compare it with {ESAP1}, get a checkout:\n"
+        f"  {esap1.CLONE}\n"
+        "and set ESAP1_SRC=bench/esap1/src: bench/esap1.py then installs it into its own venv in bench/esap1/,\n"
+        f"seeds it and starts it on each database. Or name one already running (missing: {', '.join(missing)}):\n"
         "  ESAP1_URL       its address on loopback, such as http://127.0.0.1:8101\n"
         "  ESAP1_TOKEN     a knox token of a user whose email is ESAP1_EMAIL (default bench@example.org)\n"
         "  ESAP1_PID       its gunicorn master's PID (gunicorn with 2 sync workers)\n"
@@ -394,9 +399,16 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: bash bench/install.sh")
 
-    variables = None if options.earlier else first_esap_from_environment()
+    source = None if options.earlier else esap1.source_from_environment()
     if options.earlier and not (options.earlier / "esap_core" / "app.py").is_file():
         raise SystemExit(f"{options.earlier} is not an ESAP checkout (no esap_core/app.py)")
+    if source:  # set up and started here, once per database, stopped after its run
+        for database in list(DATABASES) if options.database in (None, "both") else [options.database]:
+            with esap1.FirstEsap(source, database) as first:
+                check_gunicorn(int(first.variables["ESAP1_PID"]))
+                run_database(database, first.variables, options)
+        return
+    variables = None if options.earlier else first_esap_from_environment()
     if variables:
         loopback_only(variables["ESAP1_URL"])
         check_gunicorn(int(variables["ESAP1_PID"]))
