@@ -39,11 +39,11 @@ CLONE = (
     f"git -C bench/esap1/src checkout {COMMIT}"
 )
 
-# Its pins (requirements/base.txt) predate Python 3.11: numpy 1.22 and astropy 5.0 have no
-# wheels for it and do not build on it. eossr 0.6.1 pins releases that conflict with the rest,
-# so it goes in without its dependencies, then the ones its code imports, in ranges it works with.
-# It is an sdist whose setup.py writes its version through setuptools_scm to an absolute path,
-# which today's setuptools_scm refuses: it is built here with an older one, without isolation.
+# Its pins (requirements/base.txt) predate Python 3.11: numpy 1.22.2 and astropy 5.0.1 have no
+# wheels for it, these releases do. eossr 0.6.1 goes in without its dependencies (its own list
+# leaves pandas open, and today's pandas wants a newer numpy), then those it needs, in ranges of
+# its time. It is an sdist whose setup.py has setuptools_scm write its version to an absolute
+# path, which today's setuptools_scm refuses: it is built with an older one, without isolation.
 REPLACED = {"numpy": "numpy==1.23.5", "astropy": "astropy==5.2.2", "eossr": None}
 BUILD = ["setuptools_scm<8", "wheel"]
 NO_DEPS = ["eossr==0.6.1"]
