@@ -403,6 +403,8 @@ def main() -> None:
     if options.earlier and not (options.earlier / "esap_core" / "app.py").is_file():
         raise SystemExit(f"{options.earlier} is not an ESAP checkout (no esap_core/app.py)")
     if source:  # set up and started here, once per database, stopped after its run
+        if any(os.environ.get(name) for name in VARIABLES):
+            print(f"ESAP1_SRC is set: the first ESAP is started from it, {', '.join(VARIABLES)} are not used")
         for database in list(DATABASES) if options.database in (None, "both") else [options.database]:
             with esap1.FirstEsap(source, database) as first:
                 check_gunicorn(int(first.variables["ESAP1_PID"]))
