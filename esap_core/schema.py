@@ -17,9 +17,9 @@ def compared_by_alembic(name: str | None, type_: str, parent_names: object) -> b
     """Alembic ``include_name``: False for the full-text index objects that models cannot declare.
 
     Use it wherever the models are compared with the database (autogenerate, the schema test), so the
-    FTS5 tables, the tsvector column and its index are not taken for leftovers to drop.
+    FTS5 tables, the tsvector columns and their indexes are not taken for leftovers to drop.
     """
-    return "software_fts" not in (name or "")
+    return not any(part in (name or "") for part in ("software_fts", "software_head"))
 
 
 def _alembic_config() -> AlembicConfig:

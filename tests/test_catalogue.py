@@ -238,3 +238,59 @@ def test_private_entries_are_seen_by_their_owner_only(filled):
     assert catalogue.remove_private(bob, mine.id) is False
     assert catalogue.remove_private(alice, mine.id) is True
     assert names(search(alice, text="pulsar")) == []
+
+
+@pytest.fixture
+def broad(ctx, monkeypatch):
+    """Ten public records that match "pulsar" (three in the name, one in the keywords, six in the
+    description only) and a private one of alice's, with the count limit at 6."""
+    import sys
+
+    monkeypatch.setattr(sys.modules["esap_core.catalogue.search"], "COUNTED", 6)
+    strong = [("Pulsar timing", ()), ("Pulsar search pipeline", ()), ("Millisecond pulsar catalogue", ())]
+    strong.append(("Radio toolkit", ("pulsar",)))
+    for number, (name, keywords) in enumerate(strong):
+        catalogue.upsert("ossr", SoftwareRecord(external_id=f"s{number}", name=name, keywords=keywords))
+    for number in range(6):
+        description = f"Tool {number} for radio astronomy; it reads pulsar data among others."
+        record = SoftwareRecord(external_id=f"w{number}", name=f"Tool {number}", description=description)
+        catalogue.upsert("ossr", record)
+    catalogue.upsert("ossr", SoftwareRecord(external_id="other", name="Gamma tool", description="No such word."))
+    alice = make_user(ctx, "alice")
+    catalogue.add_private(alice, "https://github.com/alice/pulsar-notebooks.git", ref="main")
+    return alice
+
+
+def test_a_broad_search_pages_through_the_counted_matches_strong_ones_first(broad):
+    first = search(text="pulsar", page_size=3)
+    assert (first.total, first.more, first.pages) == (6, True, 2)
+    assert any("More than 6 records match" in note for note in first.notes)
+    assert names(first)[0] == "Pulsar timing"  # ranked among the strong matches: the shortest name first
+    assert set(names(first)) <= {"Pulsar timing", "Pulsar search pipeline", "Millisecond pulsar catalogue"}
+    second = search(text="pulsar", page_size=3, page=2)
+    assert names(second) == ["Radio toolkit", "Tool 0", "Tool 1"]  # the last strong one, then catalogue order
+    assert names(search(text="pulsar", page_size=3, page=9)) == names(second)  # past the last page: the last
+    assert names(search(text="pulsar", page_size=4, page=2)) == ["Tool 0", "Tool 1"]  # 6 in all, no more
+    everything = names(search(text="pulsar", page_size=6))
+    assert len(set(everything)) == 6 and "pulsar-notebooks" not in everything  # alice's own is hers alone
+
+
+def test_a_search_within_the_count_is_exact_and_ranked_as_before(broad, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.modules["esap_core.catalogue.search"], "COUNTED", 50)
+    found = search(broad, text="pulsar", page_size=20)
+    assert (found.total, found.more) == (11, False) and not found.notes
+    assert "pulsar-notebooks" in names(found) and names(found)[-1].startswith("Tool ")  # descriptions rank last
+    narrowed = search(text="pulsar data")  # both words: the description-only ones
+    assert (narrowed.total, narrowed.more) == (6, False)
+
+
+def test_the_api_and_the_page_say_more_match(broad):
+    from flask import current_app
+
+    client = current_app.test_client()
+    answer = client.get("/api/v1/software", query_string={"q": "pulsar", "page_size": 3}).get_json()
+    assert (answer["total"], answer["more"], len(answer["items"])) == (6, True, 3)
+    page = client.get("/software", query_string={"q": "pulsar"}).get_data(as_text=True)
+    assert "More than 6 records" in page and "Add a word or a filter" in page

@@ -53,7 +53,10 @@ class SoftwareSchema(Schema):
 
 class SoftwarePageSchema(Schema):
     items = fields.List(fields.Nested(SoftwareSchema), required=True)
-    total = fields.Integer(required=True)
+    total = fields.Integer(required=True, metadata={"description": "How many match (at most 1,000: see more)"})
+    more = fields.Boolean(
+        required=True, metadata={"description": "More records match than total, the number the pages hold"}
+    )
     page = fields.Integer(required=True)
     page_size = fields.Integer(required=True)
     notes = fields.List(fields.String(), metadata={"description": "How the search was read (a truncated query...)"})
@@ -114,6 +117,7 @@ class Search(MethodView):
         return {
             "items": [catalogue.as_dict(record) for record in results.records],
             "total": results.total,
+            "more": results.more,
             "page": results.page,
             "page_size": results.page_size,
             "notes": results.notes,

@@ -2,21 +2,36 @@
 
 One :func:`search` serves both databases: SQLite through the FTS5 table ``software_fts`` (kept in step by
 triggers), PostgreSQL through the generated ``software_fts`` tsvector column; both made by migration 0005.
+PostgreSQL also keeps ``software_head``, the name, keywords and authors alone (migration 0011).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy import Float, Integer, Select, exists, func, literal_column, or_, select, text
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    text,
+)
 
 from esap_core.db import session
 from esap_core.models import Software, User
 
 MAX_QUERY_CHARS = 500
 MAX_TERMS = 12
+COUNTED = 1000  # matches counted and ranked; a broader search pages through this many (see search)
+HEAD_COLUMNS = ("name", "keywords", "authors")  # a "strong" match has a word in one of these
 # The FTS5 columns in migration 0005's order, and their weights in bm25 (higher counts more).
 _BM25_WEIGHTS = (10.0, 8.0, 4.0, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
 _TERM = re.compile(r"[^\W_]+")
@@ -60,6 +75,7 @@ class Results:
     page_size: int
     terms: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    more: bool = False  # more records match than ``total`` (then COUNTED), the number the pages hold
 
     @property
     def pages(self) -> int:
@@ -78,7 +94,15 @@ def terms(text_: str) -> list[str]:
 
 
 def search(query: Query, user: User | None) -> Results:
-    """One page of the records matching ``query`` that ``user`` may see: by relevance with text, else by name."""
+    """One page of the records matching ``query`` that ``user`` may see: by relevance with text, else by name.
+
+    Up to :data:`COUNTED` matches are counted and ranked (bm25 on SQLite, ``ts_rank`` on PostgreSQL).
+    A broader search says so (``more``) and pages through :data:`COUNTED` of its matches: those
+    with a word in the name, keywords or authors first, ranked on those fields, then the others in
+    catalogue order. Ranking every match of a word in a fifth of 100,000 records costs 25 ms on
+    SQLite and well over 100 ms on PostgreSQL; this costs a few, and what it gives up is the
+    order among matches of common words in descriptions only, where relevance says little.
+    """
     notes = []
     if len(query.text) > MAX_QUERY_CHARS:
         notes.append(f"Only the first {MAX_QUERY_CHARS} characters of your search were used.")
@@ -88,49 +112,129 @@ def search(query: Query, user: User | None) -> Results:
     elif len(_TERM.findall(query.text[:MAX_QUERY_CHARS])) > MAX_TERMS:
         notes.append(f"Only the first {MAX_TERMS} words of your search were used.")
     page, page_size = max(1, query.page), min(max(1, query.page_size), 100)
-    if words and not query.filters() and _dialect() == "sqlite":
-        total, records = _text_only(words, user, page_size, (page - 1) * page_size)
-        return Results(records, total, page, page_size, words, notes)
-    base = select(Software).where(visible(user), *_filters(query))
-    if words:
-        base, order = _match(base, words)
-    else:
-        order = (func.lower(Software.name), Software.id)
+    if not words:
+        return _browse(query, user, page, page_size, notes)
+    matching = select(Software.id).where(visible(user), *_filters(query))
+    match = _postgresql_match(words) if _dialect() == "postgresql" else _sqlite_match(words)
     db = session()
-    counted = select(func.count()).select_from(base.subquery())
-    paged = base.order_by(*order).limit(page_size).offset((page - 1) * page_size)
-    if not words and _dialect() == "sqlite":
-        # Browsing by name reads every record SQLite sorts for the page: one pass counts them too. (Not
-        # with words: the window keeps whole records of every match in the sort; nor on PostgreSQL,
-        # which keeps only the page's rows in its sort, as a window would not let it.)
+    found = list(db.scalars(match.every(matching).limit(COUNTED + 1)))
+    if len(found) <= COUNTED:
+        ids = list(db.scalars(match.ranked(found).limit(page_size).offset((page - 1) * page_size)))
+        return Results(_in_order(ids), len(found), page, page_size, words, notes)
+    notes.append(
+        f"More than {COUNTED:,} records match: these pages hold {COUNTED:,}, those with a word of your search "
+        "in their name, keywords or authors first. Add a word or a filter to narrow them down."
+    )
+    page = min(page, -(-COUNTED // page_size))
+    offset = (page - 1) * page_size
+    wanted = min(page_size, COUNTED - offset)  # the last page ends at COUNTED
+    strong = list(db.scalars(match.strong_ranked(matching).limit(offset + wanted)))
+    ids = strong[offset:]
+    if len(ids) < wanted:  # past the strong matches: the others, in catalogue order
+        weak = match.weak(matching).limit(wanted - len(ids)).offset(max(0, offset - len(strong)))
+        ids += db.scalars(weak)
+    return Results(_in_order(ids), COUNTED, page, page_size, words, notes, more=True)
+
+
+def _browse(query: Query, user: User | None, page: int, page_size: int, notes: list[str]) -> Results:
+    """No words: the records passing the filters, by name."""
+    base = select(Software).where(visible(user), *_filters(query))
+    db = session()
+    paged = base.order_by(func.lower(Software.name), Software.id).limit(page_size).offset((page - 1) * page_size)
+    if _dialect() == "sqlite":
+        # SQLite reads every record it sorts for the page: one pass counts them too (PostgreSQL keeps
+        # only the page's rows in its sort, which a window would not let it).
         rows = db.execute(paged.add_columns(func.count().over())).all()
-        records, total = [row[0] for row in rows], (rows[0][1] if rows else db.scalar(counted))
+        records = [row[0] for row in rows]
+        total = rows[0][1] if rows else db.scalar(select(func.count()).select_from(base.subquery()))
     else:
-        records, total = list(db.scalars(paged)), db.scalar(counted)
-    return Results(records, total, page, page_size, words, notes)
+        records, total = list(db.scalars(paged)), db.scalar(select(func.count()).select_from(base.subquery()))
+    return Results(records, total, page, page_size, [], notes)
 
 
 def _dialect() -> str:
     return session().get_bind().dialect.name
 
 
-def _text_only(words: Sequence[str], user: User | None, limit: int, offset: int) -> tuple[int, list[Software]]:
-    """Words without filters on SQLite: the full-text index answers alone, without reading the records.
+def _in_order(ids: Sequence[int]) -> list[Software]:
+    found = {record.id: record for record in session().scalars(select(Software).where(Software.id.in_(ids)))}
+    return [found[id_] for id_ in ids if id_ in found]
 
-    The records a user may not see (others' private entries, few) are left out by id; only
-    ids go through the ranking sort, and only a page of records is read. For a word in a fifth
-    of 100,000 records this is half the time of joining every match to its record.
+
+@dataclass(frozen=True)
+class _Match:
+    """The words as each database matches them, applied to ``matching`` (the ids a user may see that pass
+    the filters): every word somewhere; the matches with a word in the head fields (name, keywords,
+    authors), by relevance there; the others, in catalogue order; and given ids by relevance."""
+
+    every: Callable[[Select], Select]
+    strong_ranked: Callable[[Select], Select]
+    weak: Callable[[Select], Select]
+    ranked: Callable[[Sequence[int]], Select]
+
+
+def _sqlite_match(words: Sequence[str]) -> _Match:
+    """FTS5 (migration 0005): prefix phrases, a column filter for the head fields, bm25 for ranking.
+
+    Each query starts from the full-text index and joins the records to it: SQLite plans an
+    ``id IN (matches)`` the other way round at times, one full-text lookup per record.
     """
-    hidden = "SELECT id FROM software WHERE owner_id IS NOT NULL" + (" AND owner_id != :user" if user else "")
-    where = f"software_fts MATCH :m AND rowid NOT IN ({hidden})"
-    values = {"m": " ".join(f'"{word}"*' for word in words), **({"user": user.id} if user else {})}
-    db = session()
-    total = db.scalar(text(f"SELECT count(*) FROM software_fts WHERE {where}"), values)
+    every = " ".join(f'"{word}"*' for word in words)
+    head = "{" + " ".join(HEAD_COLUMNS) + "}: (" + " OR ".join(f'"{word}"*' for word in words) + ")"
     weights = ", ".join(str(weight) for weight in _BM25_WEIGHTS)
-    ranked = f"SELECT rowid FROM software_fts WHERE {where} ORDER BY bm25(software_fts, {weights}), rowid"
-    ids = list(db.scalars(text(f"{ranked} LIMIT :limit OFFSET :offset"), {**values, "limit": limit, "offset": offset}))
-    found = {record.id: record for record in db.scalars(select(Software).where(Software.id.in_(ids)))}
-    return total, [found[id_] for id_ in ids if id_ in found]
+
+    def joined(matching: Select, name: str, expression: str, rank: bool = False):
+        ranking = f", bm25(software_fts, {weights}) AS rank" if rank else ""
+        found = text(f"SELECT rowid AS id{ranking} FROM software_fts WHERE software_fts MATCH :{name}")
+        columns = {"id": Integer, **({"rank": Float} if rank else {})}
+        fts = found.bindparams(**{name: expression}).columns(**columns).subquery(name)
+        return matching.join(fts, fts.c.id == Software.id), fts
+
+    def strong_ranked(matching: Select) -> Select:
+        strong = head if len(words) == 1 else f"({every}) AND {head}"  # one word in the head is in the record
+        query, fts = joined(matching, "strong", strong, rank=True)
+        return query.order_by(fts.c.rank, Software.id)
+
+    def ranked(ids: Sequence[int]) -> Select:
+        statement = text(
+            "SELECT rowid FROM software_fts WHERE software_fts MATCH :every AND rowid IN :ids "
+            f"ORDER BY bm25(software_fts, {weights}), rowid"
+        ).bindparams(bindparam("ids", list(ids), expanding=True), every=every)
+        return select(statement.columns(rowid=Integer).subquery().c.rowid)
+
+    return _Match(
+        every=lambda matching: joined(matching, "every", every)[0],
+        strong_ranked=strong_ranked,
+        weak=lambda matching: joined(matching, "weak", f"({every}) NOT {head}")[0].order_by(Software.id),
+        ranked=ranked,
+    )
+
+
+def _postgresql_match(words: Sequence[str]) -> _Match:
+    """The stored tsvectors: ``software_fts`` of every field (migration 0005), ``software_head`` (0011)."""
+
+    def tsquery(operator: str):
+        return func.to_tsquery(literal_column("'english'::regconfig"), operator.join(f"{word}:*" for word in words))
+
+    vector, head = literal_column("software.software_fts"), literal_column("software.software_head")
+    every, some = tsquery(" & "), tsquery(" | ")
+
+    def strong_ranked(matching: Select) -> Select:
+        strong = matching.where(head.op("@@")(some))
+        if len(words) > 1:  # one word in the head is in the record: its whole vector need not be read
+            strong = strong.where(vector.op("@@")(every))
+        return strong.order_by(func.ts_rank(head, some).desc(), Software.id)
+
+    def ranked(ids: Sequence[int]) -> Select:
+        query = select(Software.id).where(Software.id.in_(list(ids)))
+        return query.order_by(func.ts_rank(vector, every).desc(), Software.id)
+
+    return _Match(
+        every=lambda matching: matching.where(vector.op("@@")(every)),
+        strong_ranked=strong_ranked,
+        weak=lambda matching: matching.where(vector.op("@@")(every), not_(head.op("@@")(some))).order_by(Software.id),
+        ranked=ranked,
+    )
 
 
 def analyse() -> None:
@@ -142,21 +246,6 @@ def analyse() -> None:
     if _dialect() == "sqlite":
         session().execute(text("ANALYZE software"))
         session().commit()
-
-
-def _match(base: Select, words: Sequence[str]) -> tuple[Select, tuple]:
-    if _dialect() == "postgresql":
-        tsquery = func.to_tsquery(literal_column("'english'::regconfig"), " & ".join(f"{word}:*" for word in words))
-        vector = literal_column("software.software_fts")
-        return base.where(vector.op("@@")(tsquery)), (func.ts_rank(vector, tsquery).desc(), Software.id)
-    weights = ", ".join(str(weight) for weight in _BM25_WEIGHTS)
-    fts = (
-        text(f"SELECT rowid AS id, bm25(software_fts, {weights}) AS rank FROM software_fts WHERE software_fts MATCH :m")
-        .bindparams(m=" ".join(f'"{word}"*' for word in words))
-        .columns(id=Integer, rank=Float)
-        .subquery("fts")
-    )
-    return base.join(fts, fts.c.id == Software.id), (fts.c.rank, Software.id)
 
 
 def json_items(column):
