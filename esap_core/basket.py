@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Text, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from esap_core import catalogue
@@ -166,10 +166,17 @@ _SOFTWARE_COLUMNS = (Software.id, Software.name, Software.repository_url, Softwa
 _SOFTWARE_FIELDS = ("id", "name", "repository_url", "ref", "ui_type", "doi")
 
 
-def item_dicts(user: User) -> list[dict[str, Any]]:
-    """All the user's items, oldest first, each as :func:`as_dict` gives it, read as rows in one query."""
+def item_dicts(user: User, *, stored_json: bool = False) -> list[dict[str, Any]]:
+    """All the user's items, oldest first, each as :func:`as_dict` gives it, read as rows in one query.
+
+    With ``stored_json`` the data items' ``fetch`` and ``payload`` are their JSON text as stored,
+    for a writer that copies them into its own JSON instead of decoding and encoding them again.
+    """
+    fetch_column, payload_column = BasketItem.fetch, BasketItem.payload
+    if stored_json:  # the text itself: PostgreSQL's driver would decode a json column
+        fetch_column, payload_column = cast(fetch_column, Text), cast(payload_column, Text)
     query = (
-        select(*_ITEM_COLUMNS, *_SOFTWARE_COLUMNS)
+        select(*_ITEM_COLUMNS[:-2], fetch_column, payload_column, *_SOFTWARE_COLUMNS)
         .outerjoin(Software, Software.id == BasketItem.software_id)
         .where(BasketItem.user_id == user.id)
         .order_by(BasketItem.id)
@@ -180,7 +187,7 @@ def item_dicts(user: User) -> list[dict[str, Any]]:
         item["added"] = added
         if kind == SOFTWARE:
             item["software"] = dict(zip(_SOFTWARE_FIELDS, software, strict=True)) if software[0] is not None else None
-            item["fetch"], item["payload"] = {}, {}
+            item["fetch"], item["payload"] = ("{}", "{}") if stored_json else ({}, {})
         else:
             item["fetch"], item["payload"] = fetch, payload
         found.append(item)

@@ -35,14 +35,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str) if value else ""
 
 
-def to_json(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole basket as one page of the API's item list.
+def to_json(items: list[dict[str, Any]]) -> str:
+    """The whole basket as one page of the API's item list, as JSON text.
 
-    What ``ItemSchema`` would dump (the items are already in its shape), without the cost of dumping
-    every field of every item through marshmallow on a document notebooks read often.
+    What ``ItemSchema`` would dump (the items are already in its shape), written without dumping
+    every field of every item through marshmallow, and with each item's ``fetch`` and ``payload``
+    copied as stored (``basket.item_dicts(user, stored_json=True)``): a notebook reads this often,
+    and decoding and encoding them again was a third of the request.
     """
-    listed = [{**item, "added": item["added"].isoformat()} for item in items]
-    return {"items": listed, "total": len(listed), "page": 1, "page_size": max(len(listed), 1)}
+    written = []
+    for item in items:
+        own = {key: value for key, value in item.items() if key not in ("fetch", "payload")}
+        own["added"] = item["added"].isoformat()
+        head = json.dumps(own, separators=(",", ":"))
+        written.append(f'{head[:-1]},"fetch":{item["fetch"] or "{}"},"payload":{item["payload"] or "{}"}}}')
+    page = f'"total":{len(items)},"page":1,"page_size":{max(len(items), 1)}'
+    return '{"items":[' + ",".join(written) + "]," + page + "}"
 
 
 def rows(items: list[dict[str, Any]]) -> list[list[Any]]:

@@ -106,12 +106,15 @@ def test_the_whole_basket_as_json_is_the_item_list_in_one_page(user_client, db):
     db.add(software)
     db.commit()
     mine = {"archive": "my-simulation", "identifier": "run-3", "fetch": {"method": "s3", "bucket": "b", "key": "k"}}
+    # fetch and payload are copied into the document as stored: quotes, non-ASCII, nesting and nulls survive
+    mine["payload"] = {"note": 'a "quoted" ünïcode ✓ </script>', "nested": {"values": [1, 2.5, None, True]}}
     items = [HTTP_ITEM, TAP_ITEM, RUCIO_ITEM, mine, {"kind": "software", "software_id": software.id}]
     assert client.post("/api/v1/basket/items", json={"items": items}, headers=auth).status_code == 201
     listed = client.get("/api/v1/basket/items", headers=auth).get_json()  # dumped by the documented schema
     whole = client.get("/api/v1/basket", headers=auth)
     assert whole.mimetype == "application/json"
     assert whole.get_json() == {**listed, "page_size": 5} and listed["total"] == 5
+    assert whole.get_json()["items"][3]["payload"] == mine["payload"]
 
 
 def test_the_whole_basket_read_as_rows_is_what_each_item_gives(user_client, db):

@@ -258,9 +258,11 @@ class Export(MethodView):
             chosen = {v: k for k, v in FORMATS.items()}.get(best)
             if chosen is None:
                 abort(406, f"The basket is served as {', '.join(FORMATS.values())}.")
-        items = basket.item_dicts(current_user())
         if chosen == "json":
-            return basket_export.to_json(items)
+            return Response(
+                basket_export.to_json(basket.item_dicts(current_user(), stored_json=True)), mimetype=FORMATS["json"]
+            )
+        items = basket.item_dicts(current_user())
         text = basket_export.to_csv(items) if chosen == "csv" else basket_export.to_votable(items)
         return Response(
             text,
