@@ -99,9 +99,9 @@ def search(query: Query, user: User | None) -> Results:
     Up to :data:`COUNTED` matches are counted and ranked (bm25 on SQLite, ``ts_rank`` on PostgreSQL).
     A broader search says so (``more``) and pages through :data:`COUNTED` of its matches: those
     with a word in the name, keywords or authors first, ranked on those fields, then the others in
-    catalogue order. Ranking every match of a word in a fifth of 100,000 records costs 25 ms on
-    SQLite and well over 100 ms on PostgreSQL; this costs a few, and what it gives up is the
-    order among matches of common words in descriptions only, where relevance says little.
+    catalogue order. Ranking every match of a word in a fifth of 100,000 records cost 36 ms on
+    SQLite and 174 ms on PostgreSQL (docs/performance.md); what this gives up is the order among
+    matches in descriptions only, of searches so broad that relevance says little there.
     """
     notes = []
     if len(query.text) > MAX_QUERY_CHARS:
@@ -117,7 +117,7 @@ def search(query: Query, user: User | None) -> Results:
     matching = select(Software.id).where(visible(user), *_filters(query))
     match = _postgresql_match(words) if _dialect() == "postgresql" else _sqlite_match(words)
     db = session()
-    found = list(db.scalars(match.every(matching).limit(COUNTED + 1)))
+    found = list(db.scalars(match.every(matching).limit(COUNTED + 1)))  # ids only: ranking is dearer
     if len(found) <= COUNTED:
         ids = list(db.scalars(match.ranked(found).limit(page_size).offset((page - 1) * page_size)))
         return Results(_in_order(ids), len(found), page, page_size, words, notes)
@@ -164,13 +164,13 @@ def _in_order(ids: Sequence[int]) -> list[Software]:
 @dataclass(frozen=True)
 class _Match:
     """The words as each database matches them, applied to ``matching`` (the ids a user may see that pass
-    the filters): every word somewhere; the matches with a word in the head fields (name, keywords,
-    authors), by relevance there; the others, in catalogue order; and given ids by relevance."""
+    the filters): every word somewhere; given ids of those, by relevance; the matches with a word in the
+    head fields (name, keywords, authors), by relevance there; the others, in catalogue order."""
 
     every: Callable[[Select], Select]
+    ranked: Callable[[Sequence[int]], Select]
     strong_ranked: Callable[[Select], Select]
     weak: Callable[[Select], Select]
-    ranked: Callable[[Sequence[int]], Select]
 
 
 def _sqlite_match(words: Sequence[str]) -> _Match:
@@ -190,23 +190,25 @@ def _sqlite_match(words: Sequence[str]) -> _Match:
         fts = found.bindparams(**{name: expression}).columns(**columns).subquery(name)
         return matching.join(fts, fts.c.id == Software.id), fts
 
+    def ranked(ids: Sequence[int]) -> Select:
+        # "+rowid": the ids filter the full-text matches; as a constraint, SQLite would look each id up
+        # in the index with the whole query again (seconds for a thousand ids).
+        statement = text(
+            "SELECT rowid FROM software_fts WHERE software_fts MATCH :every AND +rowid IN :ids "
+            f"ORDER BY bm25(software_fts, {weights}), rowid"
+        ).bindparams(bindparam("ids", list(ids), expanding=True), every=every)
+        return select(statement.columns(rowid=Integer).subquery().c.rowid)
+
     def strong_ranked(matching: Select) -> Select:
         strong = head if len(words) == 1 else f"({every}) AND {head}"  # one word in the head is in the record
         query, fts = joined(matching, "strong", strong, rank=True)
         return query.order_by(fts.c.rank, Software.id)
 
-    def ranked(ids: Sequence[int]) -> Select:
-        statement = text(
-            "SELECT rowid FROM software_fts WHERE software_fts MATCH :every AND rowid IN :ids "
-            f"ORDER BY bm25(software_fts, {weights}), rowid"
-        ).bindparams(bindparam("ids", list(ids), expanding=True), every=every)
-        return select(statement.columns(rowid=Integer).subquery().c.rowid)
-
     return _Match(
         every=lambda matching: joined(matching, "every", every)[0],
+        ranked=ranked,
         strong_ranked=strong_ranked,
         weak=lambda matching: joined(matching, "weak", f"({every}) NOT {head}")[0].order_by(Software.id),
-        ranked=ranked,
     )
 
 
@@ -231,9 +233,9 @@ def _postgresql_match(words: Sequence[str]) -> _Match:
 
     return _Match(
         every=lambda matching: matching.where(vector.op("@@")(every)),
+        ranked=ranked,
         strong_ranked=strong_ranked,
         weak=lambda matching: matching.where(vector.op("@@")(every), not_(head.op("@@")(some))).order_by(Software.id),
-        ranked=ranked,
     )
 
 
