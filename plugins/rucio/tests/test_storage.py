@@ -7,6 +7,7 @@ import io
 import secrets
 import zlib
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from esap_rucio.connection import Deadline, connect
@@ -355,3 +356,8 @@ def test_a_session_saves_into_the_rucio_workspace_and_the_file_becomes_a_rucio_b
     assert added.status_code == 201, added.get_json()
     fetch = added.get_json()["fetch"]
     assert fetch == {"method": "rucio", "did": f"{scope}:{did_name('results/spectrum.csv')}", "host": rucio_server.host}
+
+    # What a Rucio download in the next session copies: the replica at the workspace RSE holds the bytes.
+    [replica] = list(root.list_replicas([{"scope": scope, "name": did_name("results/spectrum.csv")}], schemes=["file"]))
+    [pfn] = list(replica["pfns"])
+    assert replica["rses"].keys() == {RSE} and Path(urlparse(pfn).path).read_bytes() == content
