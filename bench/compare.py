@@ -28,7 +28,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,6 +404,8 @@ def main() -> None:
     source = None if options.earlier else esap1.source_from_environment()
     if options.earlier and not (options.earlier / "esap_core" / "app.py").is_file():
         raise SystemExit(f"{options.earlier} is not an ESAP checkout (no esap_core/app.py)")
+    # SIGTERM leaves through the with blocks too: the servers started here are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if source:  # set up and started here, once per database, stopped after its run
         if any(os.environ.get(name) for name in VARIABLES):
             print(f"ESAP1_SRC is set: the first ESAP is started from it, {', '.join(VARIABLES)} are not used")
