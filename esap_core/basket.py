@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, select
+from sqlalchemy import Text, bindparam, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from esap_core import catalogue
@@ -166,23 +166,31 @@ _SOFTWARE_COLUMNS = (Software.id, Software.name, Software.repository_url, Softwa
 _SOFTWARE_FIELDS = ("id", "name", "repository_url", "ref", "ui_type", "doi")
 
 
+def _items_query(stored_json: bool):
+    fetch, payload = BasketItem.fetch, BasketItem.payload
+    if stored_json:  # the text itself: PostgreSQL's driver would decode a json column
+        fetch, payload = cast(fetch, Text), cast(payload, Text)
+    return (
+        select(*_ITEM_COLUMNS[:-2], fetch, payload, *_SOFTWARE_COLUMNS)
+        .outerjoin(Software, Software.id == BasketItem.software_id)
+        .where(BasketItem.user_id == bindparam("user_id"))
+        .order_by(BasketItem.id)
+    )
+
+
+# Built once: building it per request cost 0.06 ms, about 4 % of the request.
+_ITEMS_QUERIES = {stored_json: _items_query(stored_json) for stored_json in (False, True)}
+
+
 def item_dicts(user: User, *, stored_json: bool = False) -> list[dict[str, Any]]:
     """All the user's items, oldest first, each as :func:`as_dict` gives it, read as rows in one query.
 
     With ``stored_json`` the data items' ``fetch`` and ``payload`` are their JSON text as stored,
     for a writer that copies them into its own JSON instead of decoding and encoding them again.
     """
-    fetch_column, payload_column = BasketItem.fetch, BasketItem.payload
-    if stored_json:  # the text itself: PostgreSQL's driver would decode a json column
-        fetch_column, payload_column = cast(fetch_column, Text), cast(payload_column, Text)
-    query = (
-        select(*_ITEM_COLUMNS[:-2], fetch_column, payload_column, *_SOFTWARE_COLUMNS)
-        .outerjoin(Software, Software.id == BasketItem.software_id)
-        .where(BasketItem.user_id == user.id)
-        .order_by(BasketItem.id)
-    )
+    rows = session().execute(_ITEMS_QUERIES[stored_json], {"user_id": user.id})
     found = []
-    for item_id, kind, archive, identifier, title, added, fetch, payload, *software in session().execute(query):
+    for item_id, kind, archive, identifier, title, added, fetch, payload, *software in rows:
         item = {"id": item_id, "kind": kind, "archive": archive, "identifier": identifier, "title": title}
         item["added"] = added
         if kind == SOFTWARE:
