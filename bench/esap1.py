@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.production import POSTGRES_SERVER, ROOT, Database, Gunicorn, free_port
+from bench.production import POSTGRES_SERVER, ROOT, Database, Gunicorn, Started, free_port
 
 COMMIT = "d439e2e"
 HOME = ROOT / "bench" / "esap1"
@@ -154,7 +154,7 @@ def install(project: Path) -> Path:
     return VENV
 
 
-class FirstEsap:
+class FirstEsap(Started):
     """The first ESAP on ``database`` (sqlite or postgresql) under gunicorn; a context manager."""
 
     def __init__(self, source: Path, database: str = "sqlite"):
@@ -207,17 +207,6 @@ class FirstEsap:
     def manage(self, *arguments: str, environment: dict[str, str]) -> str:
         command = [str(VENV / "bin" / "python"), "manage.py", *arguments]
         return run(command, cwd=self.project, env=environment).stdout
-
-    def __enter__(self) -> FirstEsap:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def start(self) -> None:
         install(self.project)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import requests
 
@@ -375,7 +375,28 @@ class Gunicorn:
             stop_process(self.process)
 
 
-class Production:
+class Started:
+    """A context manager over ``start()`` and ``stop()``: a start that fails half-way stops what it began."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class Production(Started):
     """ESAP as production runs it; use as a context manager. ``url`` is the web's base URL."""
 
     def __init__(
@@ -416,17 +437,6 @@ class Production:
         self.workers: list[subprocess.Popen] = []
         self.url = self.web.url
         self._app = None
-
-    def __enter__(self) -> Production:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def start(self) -> None:
         write_toml(self.workdir / "esap.toml", self.config)

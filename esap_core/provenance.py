@@ -124,25 +124,32 @@ class Run:
         return "launched-by" if self.kind == "launch" else "submitted-by"
 
 
+def _recorded(record: Launch | Job, url: str, who: str) -> dict[str, Any]:
+    """What a launch and a job both record, as :class:`Run` fields."""
+    return {
+        "id": record.id,
+        "url": url,
+        "who": who,
+        "software": record.software,
+        "facility": record.facility,
+        "data": record.data,
+        "details": record.details,
+        "phases": record.phases,
+        "message": record.message or "",
+        "phase": record.phase,
+        "created": record.created,
+        "started": record.started or record.created,
+        "finished": record.finished,
+    }
+
+
 def of_launch(launch: Launch, launch_url: str, who: str) -> Run:
     return Run(
         kind="launch",
-        id=launch.id,
-        url=launch_url,
-        who=who,
-        software=launch.software,
-        facility=launch.facility,
-        data=launch.data,
-        details=launch.details,
-        phases=launch.phases,
+        **_recorded(launch, launch_url, who),
         state=launch.status,
         action_status=ACTION_STATUS.get(launch.status, ACTION_STATUS["queued"]),
         failed=launch.status == "failed",
-        message=launch.message or "",
-        phase=launch.phase,
-        created=launch.created,
-        started=launch.started or launch.created,
-        finished=launch.finished,
         session=launch.status == "ready",
     )
 
@@ -168,22 +175,10 @@ def of_job(job: Job, job_url: str, who: str) -> Run:
     )
     return Run(
         kind="job",
-        id=job.id,
-        url=job_url,
-        who=who,
-        software=job.software,
-        facility=job.facility,
-        data=job.data,
-        details=job.details,
-        phases=job.phases,
+        **_recorded(job, job_url, who),
         state=job.phase,
         action_status=JOB_ACTION_STATUS.get(job.phase, ACTION_STATUS["queued"]),
         failed=job.phase in ("ERROR", "ABORTED", "UNKNOWN"),
-        message=job.message or "",
-        phase=job.phase,
-        created=job.created,
-        started=job.started or job.created,
-        finished=job.finished,
         inputs=inputs,
         facts={
             key: value

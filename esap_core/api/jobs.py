@@ -12,7 +12,8 @@ from flask import Response, abort, g
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from esap_core import jobs, provenance
+from esap_core import jobs
+from esap_core.api import provenance_files
 from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, refuse_anonymous, require_scope
 from esap_core.db import MAX_ID
@@ -227,51 +228,19 @@ class JobResultToBasket(MethodView):
             abort(404, str(error))
 
 
-def _provenance_args(job_id: str):
-    job = own_job_or_404(job_id)
-    user = current_user()
-    return job, external_url("jobs.show", job_id=job.id), user.name or user.username
-
-
 @blp.route("/jobs/<job_id>/provenance.crate.zip")
 class JobCrate(MethodView):
-    @blp.doc(
-        responses={
-            "200": {
-                "description": "An RO-Crate (1.3) of the job: a ZIP holding ro-crate-metadata.json",
-                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-            },
-            "404": {"description": "No such job of yours"},
-        }
-    )
+    @blp.doc(responses=provenance_files.crate_doc("job"))
     @require_scope("jobs:read")
     def get(self, job_id: str):
         """The job's provenance as an RO-Crate: software at its commit, data, parameters, facility, phases, results."""
-        job, url, who = _provenance_args(job_id)
-        return Response(
-            provenance.crate_zip(job, url, who),
-            mimetype="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="esap-job-{job.id}.crate.zip"'},
-        )
+        return provenance_files.crate(own_job_or_404(job_id))
 
 
 @blp.route("/jobs/<job_id>/provenance.prov.json")
 class JobProv(MethodView):
-    @blp.doc(
-        responses={
-            "200": {
-                "description": "W3C PROV-JSON of the job",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            "404": {"description": "No such job of yours"},
-        }
-    )
+    @blp.doc(responses=provenance_files.prov_doc("job"))
     @require_scope("jobs:read")
     def get(self, job_id: str):
         """The job's provenance as W3C PROV-JSON (an activity that used the software, data and settings)."""
-        job, url, who = _provenance_args(job_id)
-        return Response(
-            provenance.prov_json(job, url, who),
-            mimetype="application/json",
-            headers={"Content-Disposition": f'inline; filename="esap-job-{job.id}.prov.json"'},
-        )
+        return provenance_files.prov(own_job_or_404(job_id))

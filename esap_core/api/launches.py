@@ -9,7 +9,8 @@ from flask import Response, abort
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from esap_core import launches, provenance
+from esap_core import launches
+from esap_core.api import provenance_files
 from esap_core.api.blueprint import Blueprint
 from esap_core.auth import current_user, require_scope
 from esap_core.db import MAX_ID
@@ -144,54 +145,22 @@ class LaunchData(MethodView):
         return {"items": [{"kind": "data", **item} for item in items], "total": len(items)}
 
 
-def _provenance_args(launch_id: str):
-    launch = own_launch_or_404(launch_id)
-    user = current_user()
-    return launch, external_url("launches.show", launch_id=launch.id), user.name or user.username
-
-
 @blp.route("/launches/<launch_id>/provenance.crate.zip")
 class LaunchCrate(MethodView):
-    @blp.doc(
-        responses={
-            "200": {
-                "description": "An RO-Crate (1.3) of the launch: a ZIP holding ro-crate-metadata.json",
-                "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-            },
-            "404": {"description": "No such launch of yours"},
-        }
-    )
+    @blp.doc(responses=provenance_files.crate_doc("launch"))
     @require_scope("launch")
     def get(self, launch_id: str):
         """The launch's provenance as an RO-Crate: software at its commit or image, data, facility, phases, outcome."""
-        launch, url, who = _provenance_args(launch_id)
-        return Response(
-            provenance.crate_zip(launch, url, who),
-            mimetype="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="esap-launch-{launch.id}.crate.zip"'},
-        )
+        return provenance_files.crate(own_launch_or_404(launch_id))
 
 
 @blp.route("/launches/<launch_id>/provenance.prov.json")
 class LaunchProv(MethodView):
-    @blp.doc(
-        responses={
-            "200": {
-                "description": "W3C PROV-JSON of the launch",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            },
-            "404": {"description": "No such launch of yours"},
-        }
-    )
+    @blp.doc(responses=provenance_files.prov_doc("launch"))
     @require_scope("launch")
     def get(self, launch_id: str):
         """The launch's provenance as W3C PROV-JSON (an activity that used the software and the data)."""
-        launch, url, who = _provenance_args(launch_id)
-        return Response(
-            provenance.prov_json(launch, url, who),
-            mimetype="application/json",
-            headers={"Content-Disposition": f'inline; filename="esap-launch-{launch.id}.prov.json"'},
-        )
+        return provenance_files.prov(own_launch_or_404(launch_id))
 
 
 @blp.route("/client/esap_client.py")
